@@ -1,0 +1,3 @@
+from hean_pipelines.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Bybit v5: request signing, the read-only REST client and the loopback sandbox exchange."""
