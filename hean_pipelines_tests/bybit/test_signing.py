@@ -58,14 +58,22 @@ def test_string_to_sign_matches_vector(bybit_fixtures: Path) -> None:
 
 def test_percent_encoded_cursor_is_sent_unchanged() -> None:
     cursor = "132766%3A2%2C132766%3A2"
-    assert build_payload("GET", {"cursor": cursor, "category": "linear"}) == f"category=linear&cursor={cursor}"
+    assert (
+        build_payload("GET", {"cursor": cursor, "category": "linear"}) == f"category=linear&cursor={cursor}"
+    )
 
 
 @pytest.mark.parametrize("tamper", ["payload", "signature", "secret"])
 def test_verify_rejects_any_tampering(tamper: str) -> None:
     good = sign("secret", 1, "key", 5000, "a=1")
-    kwargs = dict(api_secret="secret", timestamp_ms="1", api_key="key", recv_window="5000", payload="a=1",
-                  signature=good)
+    kwargs = dict(
+        api_secret="secret",
+        timestamp_ms="1",
+        api_key="key",
+        recv_window="5000",
+        payload="a=1",
+        signature=good,
+    )
     assert verify_signature(**kwargs)
     if tamper == "payload":
         kwargs["payload"] = "a=2"

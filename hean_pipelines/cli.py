@@ -1,0 +1,189 @@
+"""``hean`` -- the command line (also ``python -m hean_pipelines``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from hean_pipelines.settings import SOURCES, SettingsError, load_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+NOT_BUILT = {
+    "report": "issue #6 (orchestration: daily report)",
+    "evaluate": "issue #4 (selector)",
+    "factory": "issue #5 (process factory)",
+    "metrics": "issue #7 (observability)",
+}
+
+
+def _load_dotenv() -> None:
+    env_file = Path.cwd() / ".env"
+    if env_file.exists():
+        from dotenv import load_dotenv
+
+        load_dotenv(env_file, override=False)
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def resolve_range(days: int | None, start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    """The inclusive day range of ``hean run``; defaults to the last 30 complete UTC days."""
+    if start and end and days:
+        raise SystemExit("hean run: give --start and --end, or --days with one of them, not all three")
+    last = end or (start + timedelta(days=days - 1) if start and days else today - timedelta(days=1))
+    first = start or last - timedelta(days=(days or 30) - 1)
+    if first > last:
+        raise SystemExit(f"hean run: start {first} is after end {last}")
+    if last >= today:
+        raise SystemExit(f"hean run: {last} is not a complete UTC day yet (today is {today})")
+    return first, last
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.source:
+        os.environ["HEAN_SOURCE"] = args.source
+    if args.db:
+        os.environ["HEAN_DUCKDB_PATH"] = str(args.db)
+    if args.sandbox_url:
+        os.environ["HEAN_SANDBOX_URL"] = args.sandbox_url
+    settings = load_settings()
+    today = datetime.now(UTC).date()
+    first, last = resolve_range(args.days, args.start, args.end, today)
+    if first < settings.start_date:
+        raise SystemExit(
+            f"hean run: {first} is before the partitions' start date {settings.start_date} (HEAN_START_DATE)"
+        )
+    from hean_pipelines.pipeline_runner import ensure_dagster_home, run_days
+
+    home = ensure_dagster_home(PROJECT_ROOT)
+    print(
+        f"hean run: {first}..{last} ({(last - first).days + 1} days) source={settings.source} "
+        f"db={settings.duckdb_path} DAGSTER_HOME={home}"
+    )
+    outcome = run_days(first, last)
+    print(f"run {outcome.run_id}: {'SUCCESS' if outcome.success else 'FAILURE'}")
+    for step in outcome.failed_steps:
+        print(f"  failed step: {step}")
+    for check in outcome.failed_checks:
+        print(f"  failed check: {check}")
+    print(
+        f"data: {settings.duckdb_path.resolve()}  (open read-only: duckdb -readonly {settings.duckdb_path})"
+    )
+    print("UI:   make dev  ->  http://127.0.0.1:3000")
+    return 0 if outcome.success else 1
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from hean_pipelines.bybit.sandbox.server import SandboxConfig, serve_forever
+    from hean_pipelines.bybit.sandbox.simulator import SandboxAccount
+
+    config = SandboxConfig(
+        api_key=args.api_key,
+        api_secret=args.api_secret,
+        host=args.host,
+        port=args.port,
+        rate_limit_per_second=args.rate_limit,
+        rate_limit_mode=args.rate_limit_mode,
+        read_only_key=not args.not_read_only,
+    )
+    account = SandboxAccount(seed=args.seed)
+    serve_forever(account, config, faults=" ".join(args.fault) or None)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from hean_pipelines.warehouse.connection import writer
+    from hean_pipelines.warehouse.importer import RecordedImportError, import_files
+    from hean_pipelines.warehouse.raw_load import RawKind
+
+    if args.db:
+        os.environ["HEAN_DUCKDB_PATH"] = str(args.db)
+    settings = load_settings()
+    kind = RawKind(args.kind) if args.kind else None
+    with writer(settings.duckdb_path, lock_timeout_s=settings.duckdb_lock_timeout_s) as conn:
+        try:
+            report = import_files(conn, [Path(p) for p in args.files], kind=kind, account=settings.account)
+        except RecordedImportError as exc:
+            print(f"hean import-bybit: {exc}", file=sys.stderr)
+            return 1
+    print(report.render())
+    return 0
+
+
+def cmd_not_built(args: argparse.Namespace) -> int:
+    print(f"hean {args.command}: not built yet -- see {NOT_BUILT[args.command]}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hean", description="hean-pipelines: the truth layer of a Bybit account"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="materialize the whole daily pipeline for a range of days (one run)")
+    run.add_argument("--days", type=int, help="number of days (default 30, ending yesterday or at --end)")
+    run.add_argument("--start", type=_parse_date)
+    run.add_argument("--end", type=_parse_date)
+    run.add_argument("--source", choices=SOURCES, help="default: live when BYBIT keys are set, else sandbox")
+    run.add_argument("--sandbox-url", help="use a running sandbox instead of starting one in-process")
+    run.add_argument("--db", type=Path, help="DuckDB file (default data/hean.duckdb or HEAN_DUCKDB_PATH)")
+    run.set_defaults(func=cmd_run)
+
+    sandbox = sub.add_parser("sandbox", help="serve the Bybit-v5-compatible sandbox exchange on loopback")
+    sandbox.add_argument("--port", type=int, default=18080)
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--api-key", default="hean-sandbox-key")
+    sandbox.add_argument("--api-secret", default="hean-sandbox-secret")
+    sandbox.add_argument("--seed", type=int, default=7)
+    sandbox.add_argument(
+        "--rate-limit", type=float, default=50.0, help="requests/s per key and endpoint (0: off)"
+    )
+    sandbox.add_argument("--rate-limit-mode", choices=["10006", "429"], default="10006")
+    sandbox.add_argument("--not-read-only", action="store_true", help="make query-api report a trading key")
+    sandbox.add_argument(
+        "--fault", action="append", default=[], help="fault rule, e.g. http_429:3@/v5/execution/list"
+    )
+    sandbox.set_defaults(func=cmd_sandbox)
+
+    imp = sub.add_parser("import-bybit", help="load saved Bybit v5 JSON responses into the raw tables")
+    imp.add_argument("files", nargs="+")
+    imp.add_argument("--kind", help="endpoint kind when the shape is ambiguous")
+    imp.add_argument("--db", type=Path)
+    imp.set_defaults(func=cmd_import)
+
+    for name, help_text in [
+        ("report", "write the daily Markdown report"),
+        ("evaluate", "walk-forward evaluation of the selector"),
+        ("factory", "generate candidate processes"),
+        ("metrics", "Prometheus metrics exporter"),
+    ]:
+        stub = sub.add_parser(name, help=f"{help_text} (not built yet)")
+        stub.add_argument("rest", nargs=argparse.REMAINDER)
+        stub.set_defaults(func=cmd_not_built)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_dotenv()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"hean: configuration error: {exc}", file=sys.stderr)
+        return 2

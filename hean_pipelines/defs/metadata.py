@@ -1,0 +1,42 @@
+"""Materialization metadata helpers: previews and totals read straight from the warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(value: Any) -> str:
+        return "" if value is None else str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def preview(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    first_day: date,
+    last_day: date,
+    order_by: str,
+    limit: int = 5,
+) -> dg.MetadataValue:
+    """The first rows of ``table`` within the window, as a Markdown table for the UI."""
+    rows = conn.execute(
+        f"SELECT {', '.join(columns)} FROM {table} "
+        f"WHERE day BETWEEN ? AND ? ORDER BY {order_by} LIMIT {limit}",
+        [first_day, last_day],
+    ).fetchall()
+    return dg.MetadataValue.md(markdown_table(columns, rows))
+
+
+def table_rows(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
