@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from hean_pipelines.settings import SOURCES, SettingsError, load_settings
+from hean_pipelines.settings import SOURCES, Settings, SettingsError, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,6 +50,32 @@ def resolve_range(days: int | None, start: date | None, end: date | None, today:
     return first, last
 
 
+def _ledger_is_empty(db: Path, account: str) -> bool:
+    if not db.exists():
+        return True
+    from hean_pipelines.warehouse.connection import reader
+
+    with reader(db) as conn:
+        exists = conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ledger' AND table_name = 'days'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return True
+        row = conn.execute("SELECT count(*) FROM ledger.days WHERE account = ?", [account]).fetchone()
+        return not row or not row[0]
+
+
+def _align_first_sandbox_ledger_day(settings: Settings, first: date) -> date:
+    """The sandbox is flat every Monday: a first-ever sandbox ledger starts on the Monday on or before."""
+    if settings.source != "sandbox" or settings.ledger_start or first.weekday() == 0:
+        return first
+    if not _ledger_is_empty(settings.duckdb_path, settings.account):
+        return first
+    monday = first - timedelta(days=first.weekday())
+    print(f"hean run: the ledger is empty and the sandbox is flat on Mondays: starting at {monday} instead of {first}")
+    return monday
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.source:
         os.environ["HEAN_SOURCE"] = args.source
@@ -60,6 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     today = datetime.now(UTC).date()
     first, last = resolve_range(args.days, args.start, args.end, today)
+    first = _align_first_sandbox_ledger_day(settings, first)
     if first < settings.start_date:
         raise SystemExit(
             f"hean run: {first} is before the partitions' start date {settings.start_date} (HEAN_START_DATE)"
@@ -77,9 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  failed step: {step}")
     for check in outcome.failed_checks:
         print(f"  failed check: {check}")
-    print(
-        f"data: {settings.duckdb_path.resolve()}  (open read-only: duckdb -readonly {settings.duckdb_path})"
-    )
+    print(f"data: {settings.duckdb_path.resolve()}  (open read-only: duckdb -readonly {settings.duckdb_path})")
     print("UI:   make dev  ->  http://127.0.0.1:3000")
     return 0 if outcome.success else 1
 
@@ -127,9 +152,7 @@ def cmd_not_built(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hean", description="hean-pipelines: the truth layer of a Bybit account"
-    )
+    parser = argparse.ArgumentParser(prog="hean", description="hean-pipelines: the truth layer of a Bybit account")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -148,14 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--api-key", default="hean-sandbox-key")
     sandbox.add_argument("--api-secret", default="hean-sandbox-secret")
     sandbox.add_argument("--seed", type=int, default=7)
-    sandbox.add_argument(
-        "--rate-limit", type=float, default=50.0, help="requests/s per key and endpoint (0: off)"
-    )
+    sandbox.add_argument("--rate-limit", type=float, default=50.0, help="requests/s per key and endpoint (0: off)")
     sandbox.add_argument("--rate-limit-mode", choices=["10006", "429"], default="10006")
     sandbox.add_argument("--not-read-only", action="store_true", help="make query-api report a trading key")
-    sandbox.add_argument(
-        "--fault", action="append", default=[], help="fault rule, e.g. http_429:3@/v5/execution/list"
-    )
+    sandbox.add_argument("--fault", action="append", default=[], help="fault rule, e.g. http_429:3@/v5/execution/list")
     sandbox.set_defaults(func=cmd_sandbox)
 
     imp = sub.add_parser("import-bybit", help="load saved Bybit v5 JSON responses into the raw tables")

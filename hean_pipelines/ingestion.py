@@ -152,9 +152,7 @@ def store_raw_batch(
             upsert_raw(conn, RawKind.ORDERS, items, account=account, category=category, source="api")
             for category, items in sorted(batch.orders.items())
         ]
-        transactions = upsert_raw(
-            conn, RawKind.TRANSACTIONS, batch.transactions, account=account, source="api"
-        )
+        transactions = upsert_raw(conn, RawKind.TRANSACTIONS, batch.transactions, account=account, source="api")
         closed = upsert_raw(
             conn, RawKind.CLOSED_PNL, batch.closed_pnl, account=account, category="linear", source="api"
         )
@@ -184,9 +182,7 @@ def store_raw_batch(
             for symbol, bars in sorted(batch.spot_klines.items())
         ]
         if batch.request_rows:
-            log_api_requests(
-                conn, [{**row, "account": account, "run_id": run_id} for row in batch.request_rows]
-            )
+            log_api_requests(conn, [{**row, "account": account, "run_id": run_id} for row in batch.request_rows])
     return {
         "bybit_executions": _merge(executions, RAW_TABLES["bybit_executions"]),
         "bybit_transactions": transactions,
@@ -201,8 +197,6 @@ def rows_in_window(conn: duckdb.DuckDBPyConnection, first_day: date, last_day: d
     ensure_raw_schema(conn)
     counts: dict[str, int] = {}
     for asset, table in RAW_TABLES.items():
-        row = conn.execute(
-            f"SELECT count(*) FROM {table} WHERE day BETWEEN ? AND ?", [first_day, last_day]
-        ).fetchone()
+        row = conn.execute(f"SELECT count(*) FROM {table} WHERE day BETWEEN ? AND ?", [first_day, last_day]).fetchone()
         counts[asset] = int(row[0]) if row else 0
     return counts

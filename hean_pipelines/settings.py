@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,7 @@ DEFAULT_START_DATE = date(2025, 12, 29)
 DEFAULT_LOOKBACK_DAYS = 3
 DEFAULT_ACCOUNT = "main"
 DEFAULT_SANDBOX_SEED = 7
+DEFAULT_HURDLE_RATE = Decimal("0.05")
 
 
 class SettingsError(ValueError):
@@ -61,10 +63,25 @@ class Settings:
     sandbox_url: str = ""
     sandbox_seed: int = DEFAULT_SANDBOX_SEED
     duckdb_lock_timeout_s: float = 60.0
+    ledger_start: date | None = None
+    hurdle_rate: Decimal = DEFAULT_HURDLE_RATE
 
     @property
     def has_api_key(self) -> bool:
         return bool(self.bybit_api_key and self.bybit_api_secret)
+
+
+def _env_decimal(name: str, default: Decimal) -> Decimal:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise SettingsError(f"{name}={raw!r} is not a decimal number") from exc
+    if not value.is_finite() or value < 0 or value > 1:
+        raise SettingsError(f"{name}={raw!r} must be an annual rate between 0 and 1 (0.05 = 5%)")
+    return value
 
 
 def load_settings() -> Settings:
@@ -92,4 +109,6 @@ def load_settings() -> Settings:
         sandbox_url=os.environ.get("HEAN_SANDBOX_URL", "").strip(),
         sandbox_seed=_env_int("HEAN_SANDBOX_SEED", DEFAULT_SANDBOX_SEED),
         duckdb_lock_timeout_s=float(_env_int("HEAN_DUCKDB_LOCK_TIMEOUT_S", 60)),
+        ledger_start=_env_date("HEAN_LEDGER_START", date.min) if os.environ.get("HEAN_LEDGER_START") else None,
+        hurdle_rate=_env_decimal("HEAN_HURDLE_RATE", DEFAULT_HURDLE_RATE),
     )

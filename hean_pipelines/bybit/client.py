@@ -158,9 +158,7 @@ class BybitClient:
         """One signed GET (the query string is built once, signed, and sent as built)."""
         if endpoint.private:
             if not self.api_key or not self.api_secret:
-                raise BybitAuthError(
-                    f"{endpoint.path} needs an API key: set BYBIT_API_KEY and BYBIT_API_SECRET"
-                )
+                raise BybitAuthError(f"{endpoint.path} needs an API key: set BYBIT_API_KEY and BYBIT_API_SECRET")
             signed = sign_request(
                 "GET",
                 params,
@@ -224,9 +222,7 @@ class BybitClient:
                     "geo block). Not retried: wait at least 10 minutes before trying again."
                 )
             if status in (429, 500, 502, 503, 504):
-                raise BybitTransportError(
-                    f"{endpoint.path}: HTTP {status} persisted after {record.retries} retries"
-                )
+                raise BybitTransportError(f"{endpoint.path}: HTTP {status} persisted after {record.retries} retries")
             try:
                 envelope = response.json()
             except (json.JSONDecodeError, ValueError) as exc:
@@ -282,9 +278,7 @@ class BybitClient:
         before = self.clock_ms()
         result = self._get(ep.SERVER_TIME, {})
         after = self.clock_ms()
-        server_ms = (
-            int(result["timeNano"]) // 1_000_000 if "timeNano" in result else int(result["timeSecond"]) * 1000
-        )
+        server_ms = int(result["timeNano"]) // 1_000_000 if "timeNano" in result else int(result["timeSecond"]) * 1000
         self._offset_ms = server_ms - (before + after) // 2
         log.info("Bybit clock offset re-synced: %d ms", self._offset_ms)
         return self._offset_ms
@@ -320,9 +314,7 @@ class BybitClient:
 
         Returns the items and the first page's result (for ``category`` and similar fields).
         """
-        window_ms = (
-            int(endpoint.max_window.total_seconds() * 1000) if endpoint.max_window else end_ms - start_ms
-        )
+        window_ms = int(endpoint.max_window.total_seconds() * 1000) if endpoint.max_window else end_ms - start_ms
         items: list[dict[str, Any]] = []
         first: dict[str, Any] = {}
         start_key, end_key = endpoint.time_params
@@ -366,9 +358,7 @@ class BybitClient:
         """``/v5/account/wallet-balance``: balances per coin now."""
         return list(self._get(ep.WALLET_BALANCE, {"accountType": account_type}).get("list") or [])
 
-    def _klines(
-        self, endpoint: ep.Endpoint, category: str, symbol: str, start_ms: int, end_ms: int
-    ) -> list[list[str]]:
+    def _klines(self, endpoint: ep.Endpoint, category: str, symbol: str, start_ms: int, end_ms: int) -> list[list[str]]:
         bar_ms = int(ep.KLINE_INTERVAL_HOURLY) * 60_000
         limit = endpoint.max_limit or 1000
         bars: dict[int, list[str]] = {}

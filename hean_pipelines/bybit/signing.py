@@ -30,9 +30,7 @@ def _format_value(value: Any) -> str:
 
 def build_query_string(params: Mapping[str, Any]) -> str:
     """The GET payload: ``k=v`` pairs sorted by key, ``None`` values dropped, nothing re-encoded."""
-    return "&".join(
-        f"{key}={_format_value(value)}" for key, value in sorted(params.items()) if value is not None
-    )
+    return "&".join(f"{key}={_format_value(value)}" for key, value in sorted(params.items()) if value is not None)
 
 
 def build_json_body(params: Mapping[str, Any]) -> str:

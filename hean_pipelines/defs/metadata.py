@@ -30,8 +30,7 @@ def preview(
 ) -> dg.MetadataValue:
     """The first rows of ``table`` within the window, as a Markdown table for the UI."""
     rows = conn.execute(
-        f"SELECT {', '.join(columns)} FROM {table} "
-        f"WHERE day BETWEEN ? AND ? ORDER BY {order_by} LIMIT {limit}",
+        f"SELECT {', '.join(columns)} FROM {table} WHERE day BETWEEN ? AND ? ORDER BY {order_by} LIMIT {limit}",
         [first_day, last_day],
     ).fetchall()
     return dg.MetadataValue.md(markdown_table(columns, rows))

@@ -79,9 +79,7 @@ class BybitResource(dg.ConfigurableResource):
         from hean_pipelines.bybit.sandbox.simulator import SandboxAccount
 
         if self.sandbox_url:
-            with BybitClient(
-                self.sandbox_url, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET
-            ) as client:
+            with BybitClient(self.sandbox_url, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET) as client:
                 yield client
             return
         server = SandboxServer(SandboxAccount(seed=self.sandbox_seed), SandboxConfig(port=0))

@@ -59,9 +59,7 @@ def _backoff_delays(rng: random.Random) -> Iterator[float]:
         delay = min(delay * 2.0, MAX_BACKOFF_S)
 
 
-def connect(
-    path: str | Path, *, read_only: bool = False, lock_timeout_s: float = 30.0
-) -> duckdb.DuckDBPyConnection:
+def connect(path: str | Path, *, read_only: bool = False, lock_timeout_s: float = 30.0) -> duckdb.DuckDBPyConnection:
     """Open ``path``, retrying while another process holds the lock.
 
     A writer creates the parent folder. A read-only open of a missing file raises

@@ -236,8 +236,7 @@ def _checks(col: Column, required: bool) -> list[tuple[str, str]]:
         case ColType.TIME:
             checks.append(
                 (
-                    f"{present} AND NOT (regexp_matches({s}, '{_INTEGER_RE}') "
-                    f"AND TRY_CAST({s} AS BIGINT) IS NOT NULL)",
+                    f"{present} AND NOT (regexp_matches({s}, '{_INTEGER_RE}') AND TRY_CAST({s} AS BIGINT) IS NOT NULL)",
                     "is not an integer epoch timestamp (ms)",
                 )
             )
@@ -586,9 +585,7 @@ def upsert_raw(
             skip = frozenset({5, 6})  # a mark-price bar has no volume/turnover
     if kind in (RawKind.POSITIONS, RawKind.WALLET_BALANCE):
         if as_of is None:
-            raise RawValidationError(
-                source, "as_of", None, None, f"is required to load {kind.value} snapshots"
-            )
+            raise RawValidationError(source, "as_of", None, None, f"is required to load {kind.value} snapshots")
         params["as_of_us"] = _epoch_us(as_of, "as_of")
         if kind is RawKind.POSITIONS:
             _require_param(category, "category", kind, source)
@@ -654,7 +651,5 @@ def log_api_requests(conn: duckdb.DuckDBPyConnection, records: Sequence[Mapping[
     table = API_REQUESTS
     staged = _stage_rows(table, rows, source="api_requests")
     required = frozenset(c.name for c in table.columns if c.required)
-    result = _load(
-        conn, table, staged, received=len(rows), required=required, source="api_requests", params={}
-    )
+    result = _load(conn, table, staged, received=len(rows), required=required, source="api_requests", params={})
     return result.inserted

@@ -36,7 +36,5 @@ def sandbox(sandbox_account: SandboxAccount) -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def client(sandbox: SandboxServer) -> Iterator[BybitClient]:
-    with BybitClient(
-        sandbox.url, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET, policy=FAST_RETRIES
-    ) as c:
+    with BybitClient(sandbox.url, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET, policy=FAST_RETRIES) as c:
         yield c

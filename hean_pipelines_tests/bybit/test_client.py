@@ -27,10 +27,7 @@ FIRST = date(2026, 1, 5)
 def _expected_exec_ids(account: SandboxAccount, first: date, days: int, category: str = "linear") -> set[str]:
     ids: set[str] = set()
     for offset in range(days):
-        ids.update(
-            item["execId"]
-            for item in account.day(first + timedelta(days=offset)).executions.get(category, [])
-        )
+        ids.update(item["execId"] for item in account.day(first + timedelta(days=offset)).executions.get(category, []))
     return ids
 
 
@@ -58,16 +55,12 @@ def test_limit_is_the_endpoint_maximum_and_windows_never_exceed_seven_days(
         assert int(params["endTime"]) - int(params["startTime"]) < 7 * 86_400_000
 
 
-def test_transaction_log_orders_closed_pnl_and_klines(
-    client: BybitClient, sandbox_account: SandboxAccount
-) -> None:
+def test_transaction_log_orders_closed_pnl_and_klines(client: BybitClient, sandbox_account: SandboxAccount) -> None:
     start, end = day_start_ms(FIRST), day_start_ms(FIRST + timedelta(days=2))
     day0, day1 = sandbox_account.day(FIRST), sandbox_account.day(FIRST + timedelta(days=1))
     assert len(client.transaction_log(start, end)) == len(day0.transactions) + len(day1.transactions)
     assert len(client.closed_pnl(start, end)) == len(day0.closed_pnl) + len(day1.closed_pnl)
-    assert len(client.order_history("linear", start, end)) == len(day0.orders["linear"]) + len(
-        day1.orders["linear"]
-    )
+    assert len(client.order_history("linear", start, end)) == len(day0.orders["linear"]) + len(day1.orders["linear"])
     bars = client.mark_price_klines("BTCUSDT", start, end)
     assert len(bars) == 48
     assert [int(b[0]) for b in bars] == sorted(int(b[0]) for b in bars)
@@ -96,9 +89,7 @@ def test_retcode_10006_waits_for_the_reset_and_data_is_complete(
     assert sum(1 for r in client.drain_records() if r["ret_code"] == 10006) == 2
 
 
-def test_5xx_persisting_past_the_retries_raises_transport_error(
-    client: BybitClient, sandbox: SandboxServer
-) -> None:
+def test_5xx_persisting_past_the_retries_raises_transport_error(client: BybitClient, sandbox: SandboxServer) -> None:
     sandbox.faults.extend("http_503:50@/v5/execution/list")
     with pytest.raises(BybitTransportError, match="503"):
         client.executions("linear", day_start_ms(FIRST), day_start_ms(FIRST + timedelta(days=1)))
@@ -126,9 +117,7 @@ def test_http_403_is_raised_at_once_with_advice(client: BybitClient, sandbox: Sa
     assert len(sandbox.request_log) == 1
 
 
-def test_other_retcodes_raise_named_error_with_code_and_message(
-    client: BybitClient, sandbox: SandboxServer
-) -> None:
+def test_other_retcodes_raise_named_error_with_code_and_message(client: BybitClient, sandbox: SandboxServer) -> None:
     sandbox.faults.extend("ret_code=10016@*")
     with pytest.raises(BybitApiError) as info:
         client.wallet_balance()

@@ -58,9 +58,7 @@ def test_string_to_sign_matches_vector(bybit_fixtures: Path) -> None:
 
 def test_percent_encoded_cursor_is_sent_unchanged() -> None:
     cursor = "132766%3A2%2C132766%3A2"
-    assert (
-        build_payload("GET", {"cursor": cursor, "category": "linear"}) == f"category=linear&cursor={cursor}"
-    )
+    assert build_payload("GET", {"cursor": cursor, "category": "linear"}) == f"category=linear&cursor={cursor}"
 
 
 @pytest.mark.parametrize("tamper", ["payload", "signature", "secret"])

@@ -142,9 +142,7 @@ def test_a_bad_file_keeps_the_files_before_it(
     assert conn.execute("SELECT count(*) FROM raw.bybit_transactions").fetchone() == (0,)
 
 
-def test_non_v5_json_is_skipped(
-    tmp_path: Path, conn: duckdb.DuckDBPyConnection, bybit_fixtures: Path
-) -> None:
+def test_non_v5_json_is_skipped(tmp_path: Path, conn: duckdb.DuckDBPyConnection, bybit_fixtures: Path) -> None:
     ensure_raw_schema(conn)
     before = raw_table_checksums(conn)
     files = [
@@ -229,9 +227,7 @@ def test_detect_kind_and_interval_helpers() -> None:
     assert infer_interval([["0"]]) is None
 
 
-def test_copied_fixture_has_the_same_checksum_as_the_original(
-    tmp_path: Path, fixture_files: list[Path]
-) -> None:
+def test_copied_fixture_has_the_same_checksum_as_the_original(tmp_path: Path, fixture_files: list[Path]) -> None:
     # The file name is not part of the stored exchange rows: the same response imports identically.
     copy = tmp_path / "renamed.json"
     shutil.copy(fixture_files[0], copy)

@@ -169,8 +169,7 @@ def test_transaction_fixture(conn: duckdb.DuckDBPyConnection, bybit_fixtures: Pa
     ]
     assert balances == [Decimal("5086.58101322"), Decimal("5086.56192602"), Decimal("5086.55825002")]
     settlement = conn.execute(
-        "SELECT type, funding, fee, category, day, length(tx_key) FROM raw.bybit_transactions "
-        "WHERE type = 'SETTLEMENT'"
+        "SELECT type, funding, fee, category, day, length(tx_key) FROM raw.bybit_transactions WHERE type = 'SETTLEMENT'"
     ).fetchone()
     assert settlement == ("SETTLEMENT", Decimal("-0.003676"), Decimal("0"), "linear", date(2022, 12, 27), 64)
 
@@ -332,8 +331,7 @@ def test_orders_keep_the_latest_state(conn: duckdb.DuckDBPyConnection) -> None:
     stale = upsert_raw(conn, RawKind.ORDERS, [new], account="main", category="linear")  # arrives late
     assert (stale.inserted, stale.already_present) == (0, 1)
     row = conn.execute(
-        "SELECT order_status, updated_time, CAST(cum_fee_detail AS VARCHAR), reduce_only, day "
-        "FROM raw.bybit_orders"
+        "SELECT order_status, updated_time, CAST(cum_fee_detail AS VARCHAR), reduce_only, day FROM raw.bybit_orders"
     ).fetchone()
     assert row == (
         "Filled",
@@ -456,9 +454,7 @@ def test_synthetic_keys_are_the_documented_canonical_hashes(
             "5086.561926020000000000",  # cashBalance as DECIMAL(38,18) text
         ]
     )
-    assert conn.execute(
-        "SELECT count(*) FROM raw.bybit_transactions WHERE tx_key = ?", [expected]
-    ).fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM raw.bybit_transactions WHERE tx_key = ?", [expected]).fetchone() == (1,)
     closed = _items(bybit_fixtures, "bybitdocs_closed_pnl_example.json")
     upsert_raw(conn, RawKind.CLOSED_PNL, closed, account="main", category="linear")
     expected_closed = _sha(["main", closed[0]["orderId"], "1672214887231", "1672214887236", "3.000000000000"])

@@ -85,20 +85,12 @@ def test_execution_pages_in_any_order_give_the_same_table(pages: list[list[int]]
             assert result.received == len(page) == result.inserted + result.already_present
             inserted += result.inserted
         assert inserted == len(seen)
-        upsert_raw(
-            reference, RawKind.EXECUTIONS, [_execution(i) for i in seen], account="main", category="linear"
-        )
-        assert table_checksum(paged, "raw.bybit_executions") == table_checksum(
-            reference, "raw.bybit_executions"
-        )
+        upsert_raw(reference, RawKind.EXECUTIONS, [_execution(i) for i in seen], account="main", category="linear")
+        assert table_checksum(paged, "raw.bybit_executions") == table_checksum(reference, "raw.bybit_executions")
         # And a full reload changes nothing.
-        again = upsert_raw(
-            paged, RawKind.EXECUTIONS, [_execution(i) for i in seen], account="main", category="linear"
-        )
+        again = upsert_raw(paged, RawKind.EXECUTIONS, [_execution(i) for i in seen], account="main", category="linear")
         assert again.inserted == 0
-        assert table_checksum(paged, "raw.bybit_executions") == table_checksum(
-            reference, "raw.bybit_executions"
-        )
+        assert table_checksum(paged, "raw.bybit_executions") == table_checksum(reference, "raw.bybit_executions")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

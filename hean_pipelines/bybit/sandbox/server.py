@@ -215,9 +215,7 @@ class SandboxServer:
         self.account = account
         self.config = config or SandboxConfig()
         if self.config.rate_limit_mode not in RATE_LIMIT_MODES:
-            raise ValueError(
-                f"rate_limit_mode must be one of {RATE_LIMIT_MODES}, got {self.config.rate_limit_mode!r}"
-            )
+            raise ValueError(f"rate_limit_mode must be one of {RATE_LIMIT_MODES}, got {self.config.rate_limit_mode!r}")
         self.faults = FaultPlan()
         self.request_log: list[ServedRequest] = []
         self.url = ""
@@ -351,9 +349,7 @@ class SandboxServer:
         status = fault.http_status or 500
         return _fault_page(status)
 
-    def _answer_normally(
-        self, method: str, path: str, raw_query: str, headers: Mapping[str, str], now: int
-    ) -> _Answer:
+    def _answer_normally(self, method: str, path: str, raw_query: str, headers: Mapping[str, str], now: int) -> _Answer:
         if method != "GET":
             return self._envelope_answer(ep.RET_PERMISSION_DENIED, MSG_PERMISSION, {}, now)
         endpoint = ep.BY_PATH.get(path)
@@ -391,9 +387,7 @@ class SandboxServer:
         answer.headers.update(limit_headers)
         return answer
 
-    def _authenticate(
-        self, api_key: str, raw_query: str, headers: Mapping[str, str], now: int
-    ) -> _ApiError | None:
+    def _authenticate(self, api_key: str, raw_query: str, headers: Mapping[str, str], now: int) -> _ApiError | None:
         if not api_key or not hmac.compare_digest(api_key, self.config.api_key):
             return _ApiError(ep.RET_INVALID_API_KEY, MSG_INVALID_KEY)
         timestamp = headers.get("x-bapi-timestamp", "")
@@ -403,9 +397,7 @@ class SandboxServer:
         except ValueError:
             return _params_error(f"params error: recv_window {recv_window_header!r} is invalid")
         if not 0 < recv_window <= self.config.recv_window_max_ms:
-            return _params_error(
-                f"params error: recv_window must be between 1 and {self.config.recv_window_max_ms}"
-            )
+            return _params_error(f"params error: recv_window must be between 1 and {self.config.recv_window_max_ms}")
         try:
             ts = int(timestamp)
         except ValueError:
@@ -460,9 +452,7 @@ class SandboxServer:
             return self._klines(endpoint, params, now, ("spot", "linear", "inverse"))
         raise _params_error(f"Not supported: {endpoint.path}")  # pragma: no cover - table is closed
 
-    def _private(
-        self, endpoint: ep.Endpoint, params: Mapping[str, str], api_key: str, now: int
-    ) -> dict[str, Any]:
+    def _private(self, endpoint: ep.Endpoint, params: Mapping[str, str], api_key: str, now: int) -> dict[str, Any]:
         if endpoint is ep.EXECUTIONS:
             category = _category(params, ("spot", "linear", "inverse", "option"))
             filters = _filters(params, ("symbol", "execType", "orderId", "orderLinkId"))
@@ -769,9 +759,7 @@ def _filters(params: Mapping[str, str], names: Iterable[str]) -> dict[str, Calla
     return checks
 
 
-def _page(
-    keyed: list[tuple[SortKey, Row]], limit: int, after: SortKey | None
-) -> tuple[list[Row], SortKey | None]:
+def _page(keyed: list[tuple[SortKey, Row]], limit: int, after: SortKey | None) -> tuple[list[Row], SortKey | None]:
     keyed.sort(key=lambda item: item[0], reverse=True)
     if after is not None:
         keyed = [item for item in keyed if item[0] < after]
@@ -803,9 +791,7 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # socketserver's 5 drops SYNs under a burst: a 1 s retransmit stall
 
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sandbox: SandboxServer
-    ) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sandbox: SandboxServer) -> None:
         self.sandbox = sandbox
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()

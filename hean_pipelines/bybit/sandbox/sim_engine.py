@@ -183,9 +183,7 @@ class _DaySim:
         if self.sunday:
             for book in BOOK_NAMES:
                 for symbol in SYMBOLS:
-                    add(
-                        SUNDAY_CLOSE_MINUTE, symbol, _Planned("close", book=book, symbol=symbol, closing=True)
-                    )
+                    add(SUNDAY_CLOSE_MINUTE, symbol, _Planned("close", book=book, symbol=symbol, closing=True))
             for book in SPOT_BOOKS:
                 add(SUNDAY_CLOSE_MINUTE, SPOT_LANE, _Planned("spot", book=book, closing=True))
         requests.sort(key=lambda r: (r[0], r[1]))
@@ -346,13 +344,7 @@ class _DaySim:
             self._rejected_attempt(book, inst, side, qty, ts - self._ri(200, 900), maker, mark_ticks)
         units = int(qty / inst.qty_step)
         fill_units, status, cancel = units, "Filled", "UNKNOWN"
-        if (
-            maker
-            and partial_ok
-            and spec is not None
-            and units >= 2
-            and rng.random() < spec.partial_cancel_prob
-        ):
+        if maker and partial_ok and spec is not None and units >= 2 and rng.random() < spec.partial_cancel_prob:
             fill_units, status, cancel = self._ri(1, units - 1), "PartiallyFilledCanceled", "CancelByUser"
         if maker:
             limit_ticks = mark_ticks - side * int(mark_ticks * self._uniform(0.0, 0.4) * 1e-4)
@@ -396,11 +388,7 @@ class _DaySim:
                 fill_ts += 0 if rng.random() < 0.35 else self._ri(1, 1_500)
             if maker:
                 px_ticks = limit_ticks
-                rate = (
-                    LINEAR_MAKER_REBATE
-                    if spec is not None and rng.random() < spec.rebate_prob
-                    else LINEAR_MAKER_FEE
-                )
+                rate = LINEAR_MAKER_REBATE if spec is not None and rng.random() < spec.rebate_prob else LINEAR_MAKER_FEE
             else:
                 if index:
                     taker_ticks += side * int(mark_ticks * self._uniform(0.0, 0.5) * 1e-4)

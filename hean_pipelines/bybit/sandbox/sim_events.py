@@ -58,9 +58,7 @@ def cash_events(seed: int, day: date) -> list[CashEvent]:
     rng = random.Random(f"{seed}:{day.isoformat()}:cash-events")  # noqa: S311
     out = []
     if rng.random() < 0.15:
-        out.append(
-            CashEvent("AIRDROP", rng.randint(1, 86_399_999), Decimal(rng.randint(50_000, 500_000)) / 10**5)
-        )
+        out.append(CashEvent("AIRDROP", rng.randint(1, 86_399_999), Decimal(rng.randint(50_000, 500_000)) / 10**5))
     if rng.random() < 0.15:
         amount = Decimal(rng.randint(1_000_000, 300_000_000)) / 10**8
         out.append(CashEvent("FEE_REFUND", rng.randint(1, 86_399_999), amount))

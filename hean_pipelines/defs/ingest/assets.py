@@ -6,8 +6,9 @@ from datetime import date
 import dagster as dg
 
 from hean_pipelines.defs.metadata import preview, table_rows
-from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions, partition_days
+from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
+from hean_pipelines.defs.windows import partition_days
 from hean_pipelines.ingestion import (
     RAW_TABLES,
     FetchWindow,
@@ -138,9 +139,7 @@ def _known_symbols(warehouse: WarehouseResource) -> list[tuple[str, str]]:
         return known_symbols(conn)
 
 
-def _recorded_results(
-    warehouse: WarehouseResource, first_day: date, last_day: date
-) -> Iterator[dg.MaterializeResult]:
+def _recorded_results(warehouse: WarehouseResource, first_day: date, last_day: date) -> Iterator[dg.MaterializeResult]:
     """Recorded source: nothing is fetched; report what `hean import-bybit` loaded for the window."""
     with warehouse.get_connection() as conn:
         counts = rows_in_window(conn, first_day, last_day)

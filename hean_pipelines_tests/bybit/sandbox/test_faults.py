@@ -216,9 +216,7 @@ def signed_get_timeout(http: requests.Session, sandbox: SandboxServer, timeout: 
     return http.get(f"{sandbox.url}{EXEC}?{query}", headers=headers, timeout=timeout)
 
 
-def test_truncated_json_has_valid_headers_and_a_cut_body(
-    sandbox: SandboxServer, http: requests.Session
-) -> None:
+def test_truncated_json_has_valid_headers_and_a_cut_body(sandbox: SandboxServer, http: requests.Session) -> None:
     full = get_exec(http, sandbox)
     sandbox.faults.add("truncated_json", EXEC)
     cut = get_exec(http, sandbox)
@@ -246,9 +244,7 @@ def test_ret_code_10006_with_reset_timestamp(sandbox: SandboxServer, http: reque
 
 
 @pytest.mark.parametrize(("code", "msg"), [(10002, None), (10003, "API key is invalid."), (33004, "custom")])
-def test_ret_code_other_codes(
-    sandbox: SandboxServer, http: requests.Session, code: int, msg: str | None
-) -> None:
+def test_ret_code_other_codes(sandbox: SandboxServer, http: requests.Session, code: int, msg: str | None) -> None:
     sandbox.faults.add("ret_code", "*", ret_code=code, ret_msg=msg)
     body = get_exec(http, sandbox).json()
     assert body["retCode"] == code

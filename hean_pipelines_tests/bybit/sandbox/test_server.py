@@ -128,9 +128,7 @@ class FakeAccount:
         ]
         mark = {"BTCUSDT": [[str(base + h * HOUR_MS), "100", "101", "99", f"{100 + h}"] for h in range(24)]}
         spot_k = {
-            "BTCUSDT": [
-                [str(base + h * HOUR_MS), "100", "101", "99", f"{100 + h}", "1.5", "150"] for h in range(24)
-            ]
+            "BTCUSDT": [[str(base + h * HOUR_MS), "100", "101", "99", f"{100 + h}", "1.5", "150"] for h in range(24)]
         }
         return FakeDay(
             day=day,
@@ -263,9 +261,7 @@ def test_unknown_path_is_404_with_10001(sandbox: SandboxServer, http: requests.S
 
 
 @pytest.mark.parametrize("path", ["/v5/order/create", "/v5/execution/list", "/v5/nope"])
-def test_post_is_refused_with_permission_denied(
-    sandbox: SandboxServer, http: requests.Session, path: str
-) -> None:
+def test_post_is_refused_with_permission_denied(sandbox: SandboxServer, http: requests.Session, path: str) -> None:
     response = http.post(f"{sandbox.url}{path}", data=json.dumps({"category": "linear"}), timeout=5)
     assert response.status_code == 200
     assert response.json()["retCode"] == ep.RET_PERMISSION_DENIED
@@ -276,9 +272,7 @@ def test_post_is_refused_with_permission_denied(
 # ------------------------------------------------------------------ authentication
 
 
-def test_signed_request_is_accepted_with_rate_limit_headers(
-    sandbox: SandboxServer, http: requests.Session
-) -> None:
+def test_signed_request_is_accepted_with_rate_limit_headers(sandbox: SandboxServer, http: requests.Session) -> None:
     response = signed_get(http, sandbox.url, ep.EXECUTIONS.path, {"category": "linear", **window(1)})
     assert response.status_code == 200
     body = response.json()
@@ -289,9 +283,7 @@ def test_signed_request_is_accepted_with_rate_limit_headers(
         assert header in response.headers
 
 
-def test_one_tampered_byte_in_the_query_fails_the_signature(
-    sandbox: SandboxServer, http: requests.Session
-) -> None:
+def test_one_tampered_byte_in_the_query_fails_the_signature(sandbox: SandboxServer, http: requests.Session) -> None:
     params = {"category": "linear", "symbol": "BTCUSDT", **window(1)}
     query = build_query_string(params)
     tampered = query.replace("BTCUSDT", "BTCUSDU")
@@ -303,16 +295,12 @@ def test_one_tampered_byte_in_the_query_fails_the_signature(
 
 
 def test_wrong_secret_fails_the_signature(sandbox: SandboxServer, http: requests.Session) -> None:
-    response = signed_get(
-        http, sandbox.url, ep.WALLET_BALANCE.path, {"accountType": "UNIFIED"}, secret="nope"
-    )
+    response = signed_get(http, sandbox.url, ep.WALLET_BALANCE.path, {"accountType": "UNIFIED"}, secret="nope")
     assert response.json()["retCode"] == ep.RET_SIGNATURE_ERROR
     assert "X-Bapi-Limit" in response.headers
 
 
-def test_signature_is_over_the_raw_query_not_a_reencoding(
-    sandbox: SandboxServer, http: requests.Session
-) -> None:
+def test_signature_is_over_the_raw_query_not_a_reencoding(sandbox: SandboxServer, http: requests.Session) -> None:
     # The same parameters written differently: the signature must follow the bytes as sent.
     raw = "category=linear&orderLinkId=a%2Cb"  # %2C is ','
     assert parse_query(raw)["orderLinkId"] == "a,b"
@@ -448,9 +436,7 @@ def test_default_window_is_the_last_seven_days(
     sandbox: SandboxServer, http: requests.Session, account: FakeAccount
 ) -> None:
     rows, _ = _all_pages(http, sandbox.url, ep.EXECUTIONS.path, {"category": "linear", "limit": 100})
-    assert rows == expected_rows(
-        account, NOW - WEEK_MS, NOW, lambda d: d.executions.get("linear", []), "execTime"
-    )
+    assert rows == expected_rows(account, NOW - WEEK_MS, NOW, lambda d: d.executions.get("linear", []), "execTime")
     assert max(int(r["execTime"]) for r in rows) <= NOW  # nothing after "now" is visible
 
 
@@ -458,20 +444,12 @@ def test_only_start_or_only_end_spans_seven_days(
     sandbox: SandboxServer, http: requests.Session, account: FakeAccount
 ) -> None:
     start = day_start_ms(date(2025, 12, 30))
-    rows, _ = _all_pages(
-        http, sandbox.url, ep.ORDERS.path, {"category": "linear", "startTime": start, "limit": 50}
-    )
-    assert rows == expected_rows(
-        account, start, start + WEEK_MS, lambda d: d.orders.get("linear", []), "createdTime"
-    )
+    rows, _ = _all_pages(http, sandbox.url, ep.ORDERS.path, {"category": "linear", "startTime": start, "limit": 50})
+    assert rows == expected_rows(account, start, start + WEEK_MS, lambda d: d.orders.get("linear", []), "createdTime")
     assert rows and min(int(r["createdTime"]) for r in rows) >= day_start_ms(FAKE_START)
     end = day_start_ms(date(2026, 1, 5))
-    rows, _ = _all_pages(
-        http, sandbox.url, ep.ORDERS.path, {"category": "linear", "endTime": end, "limit": 50}
-    )
-    assert rows == expected_rows(
-        account, end - WEEK_MS, end, lambda d: d.orders.get("linear", []), "createdTime"
-    )
+    rows, _ = _all_pages(http, sandbox.url, ep.ORDERS.path, {"category": "linear", "endTime": end, "limit": 50})
+    assert rows == expected_rows(account, end - WEEK_MS, end, lambda d: d.orders.get("linear", []), "createdTime")
 
 
 def test_cursor_pagination_returns_every_row_once_in_order(
@@ -540,20 +518,13 @@ def test_tampered_or_foreign_cursor_is_rejected(sandbox: SandboxServer, http: re
     cursor = first["result"]["nextPageCursor"]
     assert cursor
     # accepted as sent (encoded) and also decoded
+    assert signed_get(http, sandbox.url, ep.EXECUTIONS.path, {**params, "cursor": cursor}).json()["retCode"] == 0
     assert (
-        signed_get(http, sandbox.url, ep.EXECUTIONS.path, {**params, "cursor": cursor}).json()["retCode"] == 0
-    )
-    assert (
-        signed_get(http, sandbox.url, ep.EXECUTIONS.path, {**params, "cursor": unquote(cursor)}).json()[
-            "retCode"
-        ]
-        == 0
+        signed_get(http, sandbox.url, ep.EXECUTIONS.path, {**params, "cursor": unquote(cursor)}).json()["retCode"] == 0
     )
     # a different limit on the next page is fine (Bybit allows it)
     assert (
-        signed_get(http, sandbox.url, ep.EXECUTIONS.path, {**params, "limit": 9, "cursor": cursor}).json()[
-            "retCode"
-        ]
+        signed_get(http, sandbox.url, ep.EXECUTIONS.path, {**params, "limit": 9, "cursor": cursor}).json()["retCode"]
         == 0
     )
     digit = cursor[0]
@@ -582,15 +553,11 @@ def test_wallet_balance_and_coin_filter(sandbox: SandboxServer, http: requests.S
     body = signed_get(http, sandbox.url, ep.WALLET_BALANCE.path, {"accountType": "UNIFIED"}).json()
     assert body["retCode"] == 0
     assert [c["coin"] for c in body["result"]["list"][0]["coin"]] == ["USDT", "BTC"]
-    only = signed_get(
-        http, sandbox.url, ep.WALLET_BALANCE.path, {"accountType": "UNIFIED", "coin": "BTC"}
-    ).json()
+    only = signed_get(http, sandbox.url, ep.WALLET_BALANCE.path, {"accountType": "UNIFIED", "coin": "BTC"}).json()
     assert [c["coin"] for c in only["result"]["list"][0]["coin"]] == ["BTC"]
 
 
-def test_request_log_keeps_raw_query_status_and_ret_code(
-    sandbox: SandboxServer, http: requests.Session
-) -> None:
+def test_request_log_keeps_raw_query_status_and_ret_code(sandbox: SandboxServer, http: requests.Session) -> None:
     signed_get(http, sandbox.url, ep.EXECUTIONS.path, "category=linear&orderLinkId=a%2Cb")
     http.get(f"{sandbox.url}/nope?x=1", timeout=5)
     logged = sandbox.request_log[-2:]
@@ -620,9 +587,7 @@ def test_debug_log_has_one_line_per_request_and_never_the_secret(
 # ------------------------------------------------------------------ klines
 
 
-def test_mark_price_kline_newest_first_with_start_end_limit(
-    sandbox: SandboxServer, http: requests.Session
-) -> None:
+def test_mark_price_kline_newest_first_with_start_end_limit(sandbox: SandboxServer, http: requests.Session) -> None:
     start = day_start_ms(date(2026, 1, 8))
     end = start + 30 * HOUR_MS
     response = public_get(
@@ -680,9 +645,7 @@ def test_spot_kline_has_seven_fields(sandbox: SandboxServer, http: requests.Sess
         {"category": "linear", "symbol": "BTCUSDT", "interval": "60", "start": 10, "end": 5},
     ],
 )
-def test_bad_kline_params_are_10001(
-    sandbox: SandboxServer, http: requests.Session, params: dict[str, Any]
-) -> None:
+def test_bad_kline_params_are_10001(sandbox: SandboxServer, http: requests.Session, params: dict[str, Any]) -> None:
     body = http.get(f"{sandbox.url}{ep.MARK_PRICE_KLINE.path}", params=params, timeout=5).json()
     assert body["retCode"] == ep.RET_PARAMS_ERROR
 
@@ -788,9 +751,7 @@ def test_serve_forever_prints_the_url_and_stops_on_sigterm() -> None:
         "from hean_pipelines.bybit.sandbox.server import SandboxConfig, serve_forever\n"
         "serve_forever(FakeAccount(), SandboxConfig(port=0), faults='http_503:1@/v5/market/time')\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -878,9 +839,7 @@ def test_real_account_state_klines_and_key(real_sandbox: SandboxServer, http: re
     ).json()
     assert positions["retCode"] == 0
     assert {p["symbol"] for p in positions["result"]["list"]} <= {"BTCUSDT", "ETHUSDT"}
-    wallet = signed_get(
-        http, real_sandbox.url, ep.WALLET_BALANCE.path, {"accountType": "UNIFIED"}, ts=REAL_NOW
-    ).json()
+    wallet = signed_get(http, real_sandbox.url, ep.WALLET_BALANCE.path, {"accountType": "UNIFIED"}, ts=REAL_NOW).json()
     assert wallet["retCode"] == 0 and wallet["result"]["list"][0]["accountType"] == "UNIFIED"
     for path, category, symbol, width in (
         (ep.MARK_PRICE_KLINE.path, "linear", "BTCUSDT", 5),

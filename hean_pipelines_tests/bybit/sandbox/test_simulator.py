@@ -238,21 +238,16 @@ def test_planted_features_within_two_weeks(two_weeks: list[SandboxDay]) -> None:
     tpsl = [e for e in linear if e["createType"] in ("CreateByTakeProfit", "CreateByStopLoss")]
     assert tpsl and all(e["orderLinkId"] == "" and e["execType"] == "Trade" for e in tpsl)
     assert all(
-        e["stopOrderType"] == ("TakeProfit" if e["createType"] == "CreateByTakeProfit" else "StopLoss")
-        for e in tpsl
+        e["stopOrderType"] == ("TakeProfit" if e["createType"] == "CreateByTakeProfit" else "StopLoss") for e in tpsl
     )
     assert any(e["isMaker"] and dec(e["execFee"]) < 0 and e["feeRate"] == "-0.00005" for e in linear)
-    assert any(e["isMaker"] for e in linear) and any(
-        not e["isMaker"] and e["execType"] == "Trade" for e in linear
-    )
+    assert any(e["isMaker"] for e in linear) and any(not e["isMaker"] and e["execType"] == "Trade" for e in linear)
     for status in ("Rejected", "Cancelled"):
         dead = [o for o in orders if o["orderStatus"] == status]
         assert dead and all(o["orderId"] not in traded_orders for o in dead)
         assert all(o["cumExecQty"] in ("0.000", "0.00", "0.00000") and o["avgPrice"] == "" for o in dead)
     assert any(o["orderStatus"] == "Rejected" and o["rejectReason"] != "EC_NoError" for o in orders)
-    assert any(
-        o["orderStatus"] == "PartiallyFilledCanceled" and o["orderId"] in traded_orders for o in orders
-    )
+    assert any(o["orderStatus"] == "PartiallyFilledCanceled" and o["orderId"] in traded_orders for o in orders)
     spot = [e for d in two_weeks for e in d.executions["spot"]]
     assert any(e["side"] == "Buy" and e["feeCurrency"] == "ETH" for e in spot)
     assert any(e["side"] == "Sell" and e["feeCurrency"] == "USDT" for e in spot)
@@ -260,9 +255,7 @@ def test_planted_features_within_two_weeks(two_weeks: list[SandboxDay]) -> None:
     assert {"TRADE", "SETTLEMENT", "AIRDROP", "FEE_REFUND", "TRANSFER_IN"} <= types
     assert any(not e["orderLinkId"] and e["createType"] == "CreateByUser" for e in linear)  # untagged orders
     # a flip: one order closes a position and opens the opposite one (closedSize < execQty of a fill)
-    assert any(
-        dec(e["closedSize"]) not in (0, dec(e["execQty"])) for e in linear if e["execType"] != "Funding"
-    )
+    assert any(dec(e["closedSize"]) not in (0, dec(e["execQty"])) for e in linear if e["execType"] != "Funding")
 
 
 def test_funding_rows_match_settlements(two_weeks: list[SandboxDay]) -> None:

@@ -1,0 +1,1 @@
+"""Attribution: what each process and the portfolio earned per day, from the ledger (no Dagster here)."""

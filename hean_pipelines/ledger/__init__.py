@@ -1,0 +1,1 @@
+"""The ledger: raw Bybit rows turned into exact, attributed money (no Dagster here)."""

@@ -1,0 +1,108 @@
+"""The day's executions, classified set-based in DuckDB: in scope or quarantined, owned or to be split.
+
+Scope v1 (DESIGN §5): USDT-settled linear perpetuals in one-way mode and spot with a USDT quote. A
+row outside it is quarantined with a named reason instead of being guessed at.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+
+from hean_pipelines.accounting.average_cost import FILL, FUNDING, POSITION_EVENT
+
+# Bybit marks position-level closes (no orderLinkId, acting on the net position) by these.
+POSITION_EXEC_TYPES = ("AdlTrade", "BustTrade")
+POSITION_CREATE_TYPES = (
+    "CreateByAdl",
+    "CreateByLiq",
+    "CreateByTakeProfit",
+    "CreateByStopLoss",
+    "CreateByTrailingStop",
+    "CreateByPartialTakeProfit",
+    "CreateByPartialStopLoss",
+)
+POSITION_STOP_ORDER_TYPES = ("TakeProfit", "StopLoss", "TrailingStop", "PartialTakeProfit", "PartialStopLoss")
+KNOWN_EXEC_TYPES = ("Trade", "Funding", "AdlTrade", "BustTrade")
+
+_CLASSIFY_SQL = f"""
+WITH day_execs AS (
+    SELECT e.*,
+           CASE WHEN e.category = 'spot' AND e.symbol LIKE '%USDT' THEN left(e.symbol, length(e.symbol) - 4)
+           END AS base_coin,
+           o.position_idx
+    FROM raw.bybit_executions e
+    LEFT JOIN raw.bybit_orders o ON o.order_id = e.order_id AND e.order_id IS NOT NULL
+    WHERE e.day = $day AND e.account = $account
+),
+classified AS (
+    SELECT *,
+        CASE
+            WHEN category NOT IN ('linear', 'spot') THEN 'out_of_scope_category:' || coalesce(category, 'null')
+            WHEN category = 'linear' AND symbol NOT LIKE '%USDT' THEN 'out_of_scope_settle_coin'
+            WHEN category = 'spot' AND symbol NOT LIKE '%USDT' THEN 'out_of_scope_quote_coin'
+            WHEN position_idx IS NOT NULL AND position_idx <> 0 THEN 'out_of_scope_hedge_mode'
+            WHEN exec_type NOT IN {KNOWN_EXEC_TYPES} THEN 'unknown_exec_type:' || exec_type
+            WHEN exec_fee IS NULL THEN 'missing_exec_fee'
+            WHEN category = 'linear' AND coalesce(fee_currency, 'USDT') NOT IN ('USDT', '')
+                THEN 'fee_in_third_coin:' || fee_currency
+            WHEN category = 'spot' AND coalesce(fee_currency, '') NOT IN ('USDT', base_coin)
+                THEN 'fee_in_third_coin:' || coalesce(fee_currency, 'null')
+            WHEN category = 'spot' AND exec_type <> 'Trade' THEN 'unknown_exec_type:' || exec_type
+        END AS quarantine_reason,
+        CASE
+            WHEN exec_type = 'Funding' THEN {FUNDING}
+            WHEN coalesce(order_link_id, '') <> '' THEN {FILL}
+            WHEN exec_type IN {POSITION_EXEC_TYPES}
+              OR coalesce(create_type, '') IN {POSITION_CREATE_TYPES}
+              OR coalesce(stop_order_type, '') IN {POSITION_STOP_ORDER_TYPES} THEN {POSITION_EVENT}
+            ELSE {FILL}
+        END AS kind
+    FROM day_execs
+),
+events AS (
+SELECT
+    exec_id, category, symbol, exec_type, order_id, exec_time, seq, kind, quarantine_reason,
+    CASE WHEN kind = {FILL} THEN coalesce(p.process_id, 'unattributed') END AS owner,
+    CASE WHEN kind = {FILL} AND p.process_id IS NULL THEN 'unattributed'
+         WHEN kind = {FILL} THEN 'owner' ELSE 'position_share' END AS split_rule,
+    CASE WHEN kind = {FUNDING} THEN 0::DECIMAL(38,12)
+         WHEN side = 'Buy' THEN exec_qty ELSE -exec_qty END AS signed_qty,
+    CASE WHEN kind = {FUNDING} THEN 0::DECIMAL(38,12) ELSE exec_price END AS price,
+    -- Fee cash in USDT (- paid, + rebate). A spot buy pays its fee in the base coin: valued at the
+    -- fill's own price (DESIGN §5); the coin itself leaves the position as a separate fee event.
+    CASE WHEN kind = {FUNDING} THEN 0::DECIMAL(38,18)
+         WHEN category = 'spot' AND fee_currency = base_coin THEN -(exec_fee * exec_price)
+         ELSE -exec_fee END AS fee_cash,
+    CASE WHEN category = 'spot' AND fee_currency = base_coin THEN exec_fee ELSE 0::DECIMAL(38,18)
+    END AS base_fee_qty,
+    -- On Funding rows execFee > 0 is funding paid: the cash to the account is -execFee.
+    CASE WHEN kind = {FUNDING} THEN -exec_fee ELSE 0::DECIMAL(38,18) END AS funding_cash
+FROM classified c
+LEFT JOIN _link_prefixes p ON p.link_prefix = split_part(c.order_link_id, '-', 1)
+    AND strpos(c.order_link_id, '-') > 1
+)
+SELECT row_number() OVER (ORDER BY category, symbol, exec_time, seq, exec_id, sub) - 1 AS ev, *
+FROM (
+    SELECT *, 0 AS sub FROM events
+    UNION ALL
+    -- The base coin paid as a spot fee leaves the position: a sale of that qty at the fill's price,
+    -- whose USDT value is the fee (so pnl - fees is the true change, and holdings match the wallet).
+    SELECT exec_id, category, symbol, exec_type, order_id, exec_time, seq, kind, quarantine_reason, owner,
+           split_rule, -base_fee_qty, price, 0::DECIMAL(38,18), 0::DECIMAL(38,18), 0::DECIMAL(38,18), 1 AS sub
+    FROM events WHERE base_fee_qty <> 0 AND quarantine_reason IS NULL
+)
+ORDER BY ev
+"""
+
+
+def classify_executions(
+    conn: duckdb.DuckDBPyConnection, day: date, account: str, link_prefixes: dict[str, str]
+) -> pa.Table:
+    """The day's executions as columns, in Bybit's event order (exec_time, seq, exec_id) per (category, symbol)."""
+    conn.execute("CREATE OR REPLACE TEMP TABLE _link_prefixes (link_prefix VARCHAR, process_id VARCHAR)")
+    if link_prefixes:
+        conn.executemany("INSERT INTO _link_prefixes VALUES (?, ?)", sorted(link_prefixes.items()))
+    return conn.sql(_CLASSIFY_SQL, params={"day": day, "account": account}).to_arrow_table()
