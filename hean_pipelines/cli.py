@@ -100,6 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     outcome = run_days(first, last)
     print(f"run {outcome.run_id}: {'SUCCESS' if outcome.success else 'FAILURE'}")
+    if outcome.materialized:
+        print("materialized: " + ", ".join(sorted(set(outcome.materialized))))
     for step in outcome.failed_steps:
         print(f"  failed step: {step}")
     for check in outcome.failed_checks:

@@ -233,7 +233,10 @@ def closed_pnl_reconciliation(
     gross_bad = [r for r in records if r["ledger_gross"] is None or r["gross_difference"] != 0]
     # Our closing-order fees are shown beside Bybit's closeFee for reading; they differ by design on a
     # flip (Bybit pro-rates the flip fill's fee to its closing part), so only the residual decides.
-    residual_bad = [r for r in records if r["fee_residual"] != 0]
+    # Without Bybit's openFee/closeFee (older responses, the docs example) the residual is unknown.
+    residual_bad = [
+        r for r in records if r["open_fee"] is not None and r["close_fee"] is not None and r["fee_residual"] != 0
+    ]
     days = _days(first_day, last_day)
     gross = CheckOutcome.from_rows(
         columns, [tuple(r.values()) for r in gross_bad], days, "closing orders whose gross differs"

@@ -59,6 +59,13 @@ def _backoff_delays(rng: random.Random) -> Iterator[float]:
         delay = min(delay * 2.0, MAX_BACKOFF_S)
 
 
+CATALOG = "hean"
+
+
+def _sql_string(text: str) -> str:
+    return text.replace("'", "''")
+
+
 def connect(path: str | Path, *, read_only: bool = False, lock_timeout_s: float = 30.0) -> duckdb.DuckDBPyConnection:
     """Open ``path``, retrying while another process holds the lock.
 
@@ -80,9 +87,15 @@ def connect(path: str | Path, *, read_only: bool = False, lock_timeout_s: float 
     delays = _backoff_delays(rng)
     started = time.monotonic()
     while True:
+        conn = duckdb.connect(":memory:")
         try:
-            conn = duckdb.connect(str(db_path), read_only=read_only)
+            # Attached under a fixed name: DuckDB names a database after its file, so a file called
+            # `ledger.duckdb` or `raw.duckdb` would otherwise clash with the schema of that name.
+            options = " (READ_ONLY)" if read_only else ""
+            conn.execute(f"ATTACH '{_sql_string(str(db_path))}' AS {CATALOG}{options}")
+            conn.execute(f"USE {CATALOG}")
         except duckdb.IOException as exc:
+            conn.close()
             if not is_lock_conflict(exc):
                 raise
             waited = time.monotonic() - started
