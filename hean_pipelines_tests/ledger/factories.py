@@ -97,7 +97,7 @@ def load(conn: duckdb.DuckDBPyConnection, executions: list[dict[str, Any]], cate
 
 def marks(conn: duckdb.DuckDBPyConnection, day: date, symbol: str, close: str, category: str = "linear") -> None:
     kind = RawKind.MARK_PRICE_KLINE if category == "linear" else RawKind.KLINE
-    bars = hourly_bars(day, close) if category == "linear" else [b + ["1", "1"] for b in hourly_bars(day, close)]
+    bars = hourly_bars(day, close) if category == "linear" else [[*b, "1", "1"] for b in hourly_bars(day, close)]
     upsert_raw(conn, kind, bars, account=ACCOUNT, category=category, symbol=symbol, interval="60", source="test")
 
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from hean_pipelines.ledger import invariants
@@ -21,7 +22,7 @@ FIXTURE_DAY = date(2022, 12, 28)
 FIXTURE_ORDER = "5a373bfe-188d-4913-9c81-d57ab5be8068"
 
 
-def _entries(conn, trade_id: str) -> dict[tuple[str, str], Decimal]:  # type: ignore[no-untyped-def]
+def _entries(conn: duckdb.DuckDBPyConnection, trade_id: str) -> dict[tuple[str, str], Decimal]:
     rows = conn.execute(
         "SELECT component, process_id, amount FROM ledger.entries WHERE trade_id = ?", [trade_id]
     ).fetchall()
@@ -255,7 +256,7 @@ def test_spot_fee_in_base_coin_is_valued_at_the_fill_price(tmp_path: Path) -> No
     buy = _entries(conn, "b1")
     assert buy[("fee", "noise_scalper")] == Decimal("-3.000")
     position = conn.execute("SELECT qty, cost_basis FROM ledger.positions WHERE category = 'spot'").fetchone()
-    assert position[0] == Decimal("0.499")  # 1 - 0.001 fee - 0.5 sold
+    assert position is not None and position[0] == Decimal("0.499")  # 1 - 0.001 fee - 0.5 sold
     sell = _entries(conn, "s1")
     assert sell[("fee", "noise_scalper")] == Decimal("-1.55")
     assert invariants.completeness(conn, MONDAY, MONDAY, ACCOUNT).passed
