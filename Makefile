@@ -46,9 +46,13 @@ lint: venv ## ruff and mypy only
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test-idempotency: venv dagster-home ## re-runs give byte-identical tables
+test-idempotency: venv dagster-home ## re-runs and backfills give byte-identical tables
 	$(BIN)/pytest -m idempotency
 
-check report evaluate test-truth-layer test-selector test-openai up docker-logs monitoring-up monitoring-down monitoring-logs:
+test-truth-layer: venv dagster-home ## accounting kernel, registry, ledger, attribution, invariants and checks
+	$(BIN)/pytest -n 2 --dist loadfile hean_pipelines_tests/accounting hean_pipelines_tests/registry \
+		hean_pipelines_tests/ledger hean_pipelines_tests/attribution hean_pipelines_tests/defs/test_truth_layer_pipeline.py
+
+check report evaluate test-selector test-openai up docker-logs monitoring-up monitoring-down monitoring-logs:
 	@echo "make $@: not built yet -- see the open issues (truth layer #3, selector #4, factory #5, orchestration #6, observability #7)" >&2
 	@exit 2

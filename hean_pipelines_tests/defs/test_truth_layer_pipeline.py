@@ -1,0 +1,136 @@
+"""The truth layer through Dagster: ranged run = day-by-day runs; corrupted input stops the run."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hean_pipelines.bybit.sandbox.server import SandboxConfig, SandboxServer
+from hean_pipelines.bybit.sandbox.simulator import SandboxAccount
+from hean_pipelines.warehouse.checksum import raw_table_checksums, table_checksum
+from hean_pipelines.warehouse.connection import connect
+from hean_pipelines_tests.defs.test_ingest_pipeline import hean
+
+DERIVED = (
+    "ledger.entries",
+    "ledger.positions",
+    "ledger.account_fills",
+    "ledger.quarantine",
+    "attribution.process_daily",
+    "attribution.portfolio_daily",
+    "registry.processes",
+)
+DOWNSTREAM = ("process_attribution", "portfolio_attribution")
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    server = SandboxServer(SandboxAccount(), SandboxConfig(port=0, rate_limit_per_second=0))
+    url = server.start()
+    yield url
+    server.stop()
+
+
+def _checksums(db: Path) -> dict[str, str]:
+    conn = connect(db, read_only=True)
+    try:
+        sums = raw_table_checksums(conn)
+        sums.update({t: table_checksum(conn, t) for t in DERIVED})
+        return sums
+    finally:
+        conn.close()
+
+
+def _materialized(stdout: str) -> set[str]:
+    for line in stdout.splitlines():
+        if line.startswith("materialized: "):
+            return set(line.removeprefix("materialized: ").split(", "))
+    return set()
+
+
+@pytest.mark.slow
+@pytest.mark.idempotency
+def test_a_ranged_run_equals_day_by_day_runs_and_reruns_change_nothing(tmp_path: Path, sandbox_url: str) -> None:
+    ranged, daily = tmp_path / "ranged", tmp_path / "daily"
+    ranged.mkdir()
+    daily.mkdir()
+    one = hean(ranged, "run", "--start", "2026-01-05", "--end", "2026-01-11", "--sandbox-url", sandbox_url)
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert {"positions", "ledger_entries", *DOWNSTREAM} <= _materialized(one.stdout)
+    for day in range(5, 12):
+        run = hean(
+            daily, "run", "--start", f"2026-01-{day:02d}", "--end", f"2026-01-{day:02d}", "--sandbox-url", sandbox_url
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+    assert _checksums(ranged / "hean.duckdb") == _checksums(daily / "hean.duckdb")
+    before = _checksums(daily / "hean.duckdb")
+    again = hean(daily, "run", "--start", "2026-01-08", "--end", "2026-01-08", "--sandbox-url", sandbox_url)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _checksums(daily / "hean.duckdb") == before
+
+
+@pytest.fixture(scope="module")
+def three_good_days(tmp_path_factory: pytest.TempPathFactory, sandbox_url: str) -> Path:
+    folder = tmp_path_factory.mktemp("good")
+    run = hean(folder, "run", "--start", "2026-01-05", "--end", "2026-01-07", "--sandbox-url", sandbox_url)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return folder / "hean.duckdb"
+
+
+def _rerun_recorded(tmp_path: Path, db: Path) -> tuple[int, str]:
+    shutil.copy(db, tmp_path / "hean.duckdb")
+    return _rerun(tmp_path)
+
+
+def _rerun(tmp_path: Path) -> tuple[int, str]:
+    run = hean(tmp_path, "run", "--source", "recorded", "--start", "2026-01-05", "--end", "2026-01-07")
+    return run.returncode, run.stdout
+
+
+def test_a_duplicated_execution_fails_the_blocking_check_and_stops_downstream(
+    tmp_path: Path, three_good_days: Path
+) -> None:
+    shutil.copy(three_good_days, tmp_path / "hean.duckdb")
+    conn = connect(tmp_path / "hean.duckdb")
+    try:
+        # The same fill delivered a second time under another exec id.
+        conn.execute(
+            """INSERT INTO raw.bybit_executions
+               SELECT * REPLACE (exec_id || '-again' AS exec_id) FROM raw.bybit_executions
+               WHERE day = DATE '2026-01-06' AND exec_type = 'Trade' ORDER BY exec_id LIMIT 1"""
+        )
+    finally:
+        conn.close()
+    code, stdout = _rerun(tmp_path)
+    assert code == 1
+    assert "failed check: ledger_entries:no_duplicate_entries" in stdout
+    assert not set(DOWNSTREAM) & _materialized(stdout)
+
+
+def test_a_fee_that_breaks_the_invariant_fails_the_check_and_stops_downstream(
+    tmp_path: Path, three_good_days: Path
+) -> None:
+    shutil.copy(three_good_days, tmp_path / "hean.duckdb")
+    conn = connect(tmp_path / "hean.duckdb")
+    try:
+        conn.execute(
+            """UPDATE raw.bybit_transactions SET fee = fee + 0.01
+               WHERE tx_key = (SELECT min(tx_key) FROM raw.bybit_transactions
+                               WHERE day = DATE '2026-01-07' AND type = 'TRADE')"""
+        )
+    finally:
+        conn.close()
+    code, stdout = _rerun(tmp_path)
+    assert code == 1
+    assert "failed check: ledger_entries:transaction_log_identity" in stdout
+    assert not set(DOWNSTREAM) & _materialized(stdout)
+
+
+def test_the_uncorrupted_copy_passes_every_check(tmp_path: Path, three_good_days: Path) -> None:
+    code, stdout = _rerun_recorded(tmp_path, three_good_days)
+    assert code == 0, stdout
+    assert "failed check" not in stdout
+    assert set(DOWNSTREAM) <= _materialized(stdout)
