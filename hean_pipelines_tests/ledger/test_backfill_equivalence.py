@@ -107,12 +107,12 @@ def test_thirty_days_in_one_transaction_equal_thirty_separate_days(raw_30_days: 
 
 
 @pytest.fixture(scope="module")
-def two_sandbox_days() -> list[dict]:  # type: ignore[type-arg]
+def two_sandbox_days() -> list[dict]:
     account = SandboxAccount()
     return [item for day in _days(FIRST, 2) for item in account.day(day).executions["linear"]]
 
 
-def _ledger_from_pages(path: Path, pages: list[list[dict]], first: date) -> dict[str, str]:  # type: ignore[type-arg]
+def _ledger_from_pages(path: Path, pages: list[list[dict]], first: date) -> dict[str, str]:
     account = SandboxAccount()
     with writer(path) as conn:
         ensure_raw_schema(conn)
@@ -150,7 +150,7 @@ def test_arrival_order_across_pages_changes_nothing(
     seed: int,
     page_size: int,
     two_sandbox_days: list[dict],
-    tmp_path_factory: pytest.TempPathFactory,  # type: ignore[type-arg]
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     folder = tmp_path_factory.mktemp("perm")
     baseline = _ledger_from_pages(folder / "sorted.duckdb", [two_sandbox_days], FIRST)
