@@ -106,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  failed step: {step}")
     for check in outcome.failed_checks:
         print(f"  failed check: {check}")
-    print(f"data: {settings.duckdb_path.resolve()}  (open read-only: duckdb -readonly {settings.duckdb_path})")
+    print(f"data: {settings.duckdb_path.resolve()}  (query it read-only: README, section 'The warehouse')")
     print("UI:   make dev  ->  http://127.0.0.1:3000")
     return 0 if outcome.success else 1
 
