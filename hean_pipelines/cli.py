@@ -17,7 +17,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOT_BUILT = {
     "report": "issue #6 (orchestration: daily report)",
     "evaluate": "issue #4 (selector)",
-    "factory": "issue #5 (process factory)",
     "metrics": "issue #7 (observability)",
 }
 
@@ -148,6 +147,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_factory_generate(args: argparse.Namespace) -> int:
+    """Run the factory for one day and print what it accepted and rejected, and why."""
+    from hean_pipelines.factory.backends import backend_from_env
+    from hean_pipelines.factory.generate import generate_for_day, render_run
+    from hean_pipelines.warehouse.connection import writer
+
+    if args.db:
+        os.environ["HEAN_DUCKDB_PATH"] = str(args.db)
+    settings = load_settings()
+    day = args.date or datetime.now(UTC).date() - timedelta(days=1)
+    backend = backend_from_env()
+    with writer(settings.duckdb_path, lock_timeout_s=settings.duckdb_lock_timeout_s) as conn:
+        run = generate_for_day(conn, day, backend)
+    print(render_run(run))
+    return 0
+
+
 def cmd_not_built(args: argparse.Namespace) -> int:
     print(f"hean {args.command}: not built yet -- see {NOT_BUILT[args.command]}", file=sys.stderr)
     return 2
@@ -185,10 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--db", type=Path)
     imp.set_defaults(func=cmd_import)
 
+    factory = sub.add_parser("factory", help="the process factory: propose new processes for human review")
+    factory_sub = factory.add_subparsers(dest="factory_command", required=True)
+    generate = factory_sub.add_parser("generate", help="run the factory for one day (default: yesterday)")
+    generate.add_argument("--date", type=_parse_date)
+    generate.add_argument("--db", type=Path)
+    generate.set_defaults(func=cmd_factory_generate)
+
     for name, help_text in [
         ("report", "write the daily Markdown report"),
         ("evaluate", "walk-forward evaluation of the selector"),
-        ("factory", "generate candidate processes"),
         ("metrics", "Prometheus metrics exporter"),
     ]:
         stub = sub.add_parser(name, help=f"{help_text} (not built yet)")

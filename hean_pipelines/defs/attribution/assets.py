@@ -73,7 +73,12 @@ def process_attribution(
         with transaction(conn):
             rows = 0
             for day in _days(first_day, last_day):
-                capital = [ProcessCapital(e.process_id, e.allocated_capital) for e in registry_as_of(conn, day)]
+                # A proposed process owns no orders until a human approves it: no row, no opportunity cost.
+                capital = [
+                    ProcessCapital(e.process_id, e.allocated_capital)
+                    for e in registry_as_of(conn, day)
+                    if e.status != "proposed"
+                ]
                 rows += build_process_attribution(
                     conn, day, account=bybit.account, capital=capital, hurdle_rate=settings.hurdle_rate
                 )

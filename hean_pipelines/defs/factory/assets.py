@@ -1,0 +1,72 @@
+"""Candidate processes proposed by the factory (OpenAI, or the offline generator without a key)."""
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import dagster as dg
+
+from hean_pipelines.defs.metadata import markdown_table
+from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
+from hean_pipelines.defs.resources import WarehouseResource
+from hean_pipelines.defs.windows import partition_days
+from hean_pipelines.factory.backends import backend_from_env
+from hean_pipelines.factory.generate import generate_for_day
+
+FACTORY_GROUP = "factory"
+
+
+def _days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+@dg.asset(
+    name="generated_processes",
+    group_name=FACTORY_GROUP,
+    kinds={"openai", "duckdb"},
+    owners=["team:trading-data"],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_WRITER_POOL,
+    deps=["registry", "process_attribution"],
+    metadata={"table": "factory.candidates"},
+)
+def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """`factory.candidates`: new process ideas for a human to review -- never executed. The prompt is built
+    from the registry (and the selector's scores when they exist) as of D; every candidate passes the same
+    strict validation and safety filter (credentials, browser automation, fund movements, URLs, wallet
+    addresses) whatever the backend; accepted ones become `proposed` entries in `registry.processes`
+    effective D+1, with capital 0 and a link prefix assigned by code. Without OPENAI_API_KEY a deterministic
+    offline generator runs, and the metadata says so. A re-run of a day reuses the stored response."""
+    first_day, last_day = partition_days(context)
+    backend = backend_from_env()
+    runs = []
+    with warehouse.get_connection() as conn:
+        for day in _days(first_day, last_day):
+            runs.append(generate_for_day(conn, day, backend))
+    rows = [
+        [r.day, c.candidate_id, c.proposed_id, "accepted" if c.accepted else "rejected", "; ".join(c.reasons)]
+        for r in runs
+        for c in r.candidates
+    ]
+    last = runs[-1]
+    if last.offline:
+        context.log.warning(f"factory ran OFFLINE ({last.offline_reason}): deterministic variations, no LLM")
+    return dg.MaterializeResult(
+        metadata={
+            "backend": last.backend,
+            "offline": last.offline,
+            "offline_reason": last.offline_reason or "",
+            "model": last.model,
+            "system_fingerprint": last.system_fingerprint or "",
+            "accepted": sum(r.accepted_count for r in runs),
+            "rejected": sum(r.rejected_count for r in runs),
+            "tokens": sum(r.total_tokens for r in runs),
+            "backend_calls": sum(r.backend_calls for r in runs),
+            "candidates": dg.MetadataValue.md(
+                markdown_table(["day", "candidate", "process", "verdict", "reasons"], rows[-20:])
+            ),
+        }
+    )
