@@ -56,6 +56,12 @@ test-truth-layer: venv dagster-home ## accounting kernel, registry, ledger, attr
 test-openai: venv ## the process factory: model, safety filter, OpenAI over loopback, offline generator
 	$(BIN)/pytest -n 2 --dist loadfile hean_pipelines_tests/factory
 
-check report evaluate test-selector up docker-logs monitoring-up monitoring-down monitoring-logs:
+test-selector: venv ## the selector: statistics (published values), rules, scoring, walk-forward
+	$(BIN)/pytest -n 2 --dist loadfile hean_pipelines_tests/selection
+
+evaluate: venv ## walk-forward evaluation of the selector over the last 30 days (after `make run`)
+	$(BIN)/hean evaluate --days 30
+
+check report up docker-logs monitoring-up monitoring-down monitoring-logs:
 	@echo "make $@: not built yet -- see the open issues (truth layer #3, selector #4, factory #5, orchestration #6, observability #7)" >&2
 	@exit 2

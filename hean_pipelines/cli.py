@@ -16,7 +16,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 NOT_BUILT = {
     "report": "issue #6 (orchestration: daily report)",
-    "evaluate": "issue #4 (selector)",
     "metrics": "issue #7 (observability)",
 }
 
@@ -151,6 +150,7 @@ def cmd_factory_generate(args: argparse.Namespace) -> int:
     """Run the factory for one day and print what it accepted and rejected, and why."""
     from hean_pipelines.factory.backends import backend_from_env
     from hean_pipelines.factory.generate import generate_for_day, render_run
+    from hean_pipelines.factory.pending import DEFAULT_MAX_PENDING, pending_proposals
     from hean_pipelines.warehouse.connection import writer
 
     if args.db:
@@ -159,8 +159,43 @@ def cmd_factory_generate(args: argparse.Namespace) -> int:
     day = args.date or datetime.now(UTC).date() - timedelta(days=1)
     backend = backend_from_env()
     with writer(settings.duckdb_path, lock_timeout_s=settings.duckdb_lock_timeout_s) as conn:
+        pending = pending_proposals(conn, day)
+        if len(pending) >= DEFAULT_MAX_PENDING and not args.force:
+            print(
+                f"{len(pending)} proposals await review ({', '.join(pending)}): nothing generated "
+                "(approve or retire them in the catalog, or use --force)"
+            )
+            return 0
         run = generate_for_day(conn, day, backend)
     print(render_run(run))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Walk forward over the last N scored days: decisions vs what the processes earned afterwards."""
+    from hean_pipelines.selection.config import load_selector_config
+    from hean_pipelines.selection.evaluate import render, to_markdown, walk_forward
+    from hean_pipelines.warehouse.connection import reader
+
+    if args.db:
+        os.environ["HEAN_DUCKDB_PATH"] = str(args.db)
+    settings = load_settings()
+    config = load_selector_config()
+    with reader(settings.duckdb_path, lock_timeout_s=settings.duckdb_lock_timeout_s) as conn:
+        last = args.end
+        if last is None:
+            row = conn.execute("SELECT max(date) FROM attribution.process_daily").fetchone()
+            if not row or row[0] is None:
+                print("hean evaluate: no attribution yet -- run `make run` first", file=sys.stderr)
+                return 1
+            last = row[0]
+        first = last - timedelta(days=args.days - 1)
+        evaluation = walk_forward(conn, first, last, horizon_days=args.horizon, config=config)
+    print(render(evaluation))
+    out = Path(args.out or f"reports/evaluation-{first}-{last}-h{args.horizon}.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_markdown(evaluation))
+    print(f"report saved: {out}")
     return 0
 
 
@@ -206,11 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate = factory_sub.add_parser("generate", help="run the factory for one day (default: yesterday)")
     generate.add_argument("--date", type=_parse_date)
     generate.add_argument("--db", type=Path)
+    generate.add_argument("--force", action="store_true", help="generate even while 3 proposals await review")
     generate.set_defaults(func=cmd_factory_generate)
+
+    evaluate = sub.add_parser("evaluate", help="walk-forward evaluation of the selector's decisions")
+    evaluate.add_argument("--days", type=int, default=30, help="days of decisions to evaluate (default 30)")
+    evaluate.add_argument("--end", type=_parse_date, help="last decision day (default: the last attributed day)")
+    evaluate.add_argument("--horizon", type=int, default=7, help="forward horizon in days (default 7)")
+    evaluate.add_argument("--out", help="report file (default reports/evaluation-<first>-<last>-h<H>.md)")
+    evaluate.add_argument("--db", type=Path)
+    evaluate.set_defaults(func=cmd_evaluate)
 
     for name, help_text in [
         ("report", "write the daily Markdown report"),
-        ("evaluate", "walk-forward evaluation of the selector"),
         ("metrics", "Prometheus metrics exporter"),
     ]:
         stub = sub.add_parser(name, help=f"{help_text} (not built yet)")

@@ -11,6 +11,8 @@ from hean_pipelines.defs.resources import WarehouseResource
 from hean_pipelines.defs.windows import partition_days
 from hean_pipelines.factory.backends import backend_from_env
 from hean_pipelines.factory.generate import generate_for_day
+from hean_pipelines.factory.pending import DEFAULT_MAX_PENDING, pending_proposals
+from hean_pipelines.registry.store import ensure_registry_schema
 
 FACTORY_GROUP = "factory"
 
@@ -30,7 +32,7 @@ def _days(first: date, last: date) -> Iterator[date]:
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_WRITER_POOL,
-    deps=["registry", "process_attribution"],
+    deps=["registry", "selector_scores"],
     metadata={"table": "factory.candidates"},
 )
 def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -39,13 +41,29 @@ def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseR
     strict validation and safety filter (credentials, browser automation, fund movements, URLs, wallet
     addresses) whatever the backend; accepted ones become `proposed` entries in `registry.processes`
     effective D+1, with capital 0 and a link prefix assigned by code. Without OPENAI_API_KEY a deterministic
-    offline generator runs, and the metadata says so. A re-run of a day reuses the stored response."""
+    offline generator runs, and the metadata says so. A re-run of a day reuses the stored response. While 3
+    proposals await review, no new ones are generated."""
     first_day, last_day = partition_days(context)
     backend = backend_from_env()
     runs = []
+    waiting: dict[date, list[str]] = {}
     with warehouse.get_connection() as conn:
+        ensure_registry_schema(conn)
         for day in _days(first_day, last_day):
+            pending = pending_proposals(conn, day)
+            if len(pending) >= DEFAULT_MAX_PENDING:
+                waiting[day] = pending  # reviewers have enough to look at: no new ideas today
+                continue
             runs.append(generate_for_day(conn, day, backend))
+    if not runs:
+        return dg.MaterializeResult(
+            metadata={
+                "backend": backend.name,
+                "offline": backend.name == "offline",
+                "skipped_days": len(waiting),
+                "awaiting_review": ", ".join(waiting[last_day]) if last_day in waiting else "",
+            }
+        )
     rows = [
         [r.day, c.candidate_id, c.proposed_id, "accepted" if c.accepted else "rejected", "; ".join(c.reasons)]
         for r in runs
@@ -64,6 +82,7 @@ def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseR
             "accepted": sum(r.accepted_count for r in runs),
             "rejected": sum(r.rejected_count for r in runs),
             "tokens": sum(r.total_tokens for r in runs),
+            "skipped_days": len(waiting),
             "backend_calls": sum(r.backend_calls for r in runs),
             "candidates": dg.MetadataValue.md(
                 markdown_table(["day", "candidate", "process", "verdict", "reasons"], rows[-20:])
