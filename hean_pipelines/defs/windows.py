@@ -1,6 +1,7 @@
 """The day window a run covers, for assets (partition time window) and for checks (run tags)."""
 
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -29,3 +30,11 @@ def run_days(context: dg.AssetCheckExecutionContext) -> tuple[date, date] | None
         day = date.fromisoformat(tags[PARTITION_NAME_TAG])
         return day, day
     return None
+
+
+def each_day(first: date, last: date) -> Iterator[date]:
+    """The days of a window, in order (a ranged run processes them one after another)."""
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)

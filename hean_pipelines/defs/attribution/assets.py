@@ -1,7 +1,6 @@
 """Daily attribution: what each process and the whole portfolio really earned."""
 
-from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 import duckdb
@@ -16,7 +15,7 @@ from hean_pipelines.defs.metadata import markdown_table
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
 from hean_pipelines.defs.schema_metadata import column_schema
-from hean_pipelines.defs.windows import partition_days
+from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.ledger.window import first_ledger_day
 from hean_pipelines.registry.store import registry_as_of
 from hean_pipelines.settings import load_settings
@@ -33,13 +32,6 @@ MONEY_COLUMNS = (
     "opportunity_cost",
     "total",
 )
-
-
-def _days(first: date, last: date) -> Iterator[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
 
 
 def _totals(conn: duckdb.DuckDBPyConnection, table: str, first_day: date, last_day: date) -> dict[str, float]:
@@ -72,7 +64,7 @@ def process_attribution(
     with warehouse.get_connection() as conn:
         with transaction(conn):
             rows = 0
-            for day in _days(first_day, last_day):
+            for day in each_day(first_day, last_day):
                 # A proposed process owns no orders until a human approves it: no row, no opportunity cost.
                 capital = [
                     ProcessCapital(e.process_id, e.allocated_capital)
@@ -130,7 +122,7 @@ def portfolio_attribution(
         with transaction(conn):
             days = [
                 build_portfolio_attribution(conn, day, account=bybit.account, first_day=start)
-                for day in _days(first_day, last_day)
+                for day in each_day(first_day, last_day)
             ]
         totals = _totals(conn, "attribution.portfolio_daily", first_day, last_day)
     last = days[-1]

@@ -1,27 +1,19 @@
 """Candidate processes proposed by the factory (OpenAI, or the offline generator without a key)."""
 
-from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 
 from hean_pipelines.defs.metadata import markdown_table
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import WarehouseResource
-from hean_pipelines.defs.windows import partition_days
+from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.factory.backends import backend_from_env
 from hean_pipelines.factory.generate import generate_for_day
 from hean_pipelines.factory.pending import DEFAULT_MAX_PENDING, pending_proposals
 from hean_pipelines.registry.store import ensure_registry_schema
 
 FACTORY_GROUP = "factory"
-
-
-def _days(first: date, last: date) -> Iterator[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
 
 
 @dg.asset(
@@ -49,7 +41,7 @@ def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseR
     waiting: dict[date, list[str]] = {}
     with warehouse.get_connection() as conn:
         ensure_registry_schema(conn)
-        for day in _days(first_day, last_day):
+        for day in each_day(first_day, last_day):
             pending = pending_proposals(conn, day)
             if len(pending) >= DEFAULT_MAX_PENDING:
                 waiting[day] = pending  # reviewers have enough to look at: no new ideas today

@@ -1,14 +1,13 @@
 """Positions and ledger entries: Bybit's rows as exact, attributed money, one day after another."""
 
 from collections.abc import Iterator
-from datetime import date, timedelta
 
 import dagster as dg
 
 from hean_pipelines.defs.metadata import markdown_table
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
-from hean_pipelines.defs.windows import partition_days
+from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.ledger.build import build_ledger_day
 from hean_pipelines.ledger.window import first_ledger_day, opening_source
 from hean_pipelines.registry.store import ensure_registry_schema, link_prefixes_as_of
@@ -17,13 +16,6 @@ from hean_pipelines.warehouse.connection import transaction
 
 LEDGER_GROUP = "ledger"
 RAW_DEPS = ["bybit_executions", "bybit_transactions", "bybit_orders", "mark_prices", "registry"]
-
-
-def _days(first: date, last: date) -> Iterator[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
 
 
 def _ledger_specs() -> list[dg.AssetSpec]:
@@ -94,7 +86,7 @@ def ledger(
                     first_day=start,
                     opening_source=source,
                 )
-                for day in _days(first_day, last_day)
+                for day in each_day(first_day, last_day)
             ]
         totals = conn.execute(
             """SELECT component, count(*), sum(amount) FROM ledger.entries

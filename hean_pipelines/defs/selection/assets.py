@@ -1,27 +1,17 @@
 """The selector: runs per process-day, then scores and decisions as of each day (no lookahead)."""
 
-from collections.abc import Iterator
-from datetime import date, timedelta
-
 import dagster as dg
 
 from hean_pipelines.defs.metadata import markdown_table
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
-from hean_pipelines.defs.windows import partition_days
+from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.selection.config import load_selector_config
 from hean_pipelines.selection.runs import build_process_runs
 from hean_pipelines.selection.scoring import apply_decisions, score_as_of, write_scores
 from hean_pipelines.warehouse.connection import transaction
 
 SELECTION_GROUP = "selection"
-
-
-def _days(first: date, last: date) -> Iterator[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
 
 
 @dg.asset(
@@ -45,7 +35,7 @@ def process_runs(
     first_day, last_day = partition_days(context)
     with warehouse.get_connection() as conn:
         with transaction(conn):
-            rows = sum(build_process_runs(conn, day, account=bybit.account) for day in _days(first_day, last_day))
+            rows = sum(build_process_runs(conn, day, account=bybit.account) for day in each_day(first_day, last_day))
         per_process = conn.execute(
             """SELECT process_id, count(*), sum(total), avg("return") FROM selection.process_runs
                WHERE date BETWEEN ? AND ? GROUP BY 1 ORDER BY 1""",
@@ -86,7 +76,7 @@ def selector_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     changes = 0
     with warehouse.get_connection() as conn:
         with transaction(conn):
-            for day in _days(first_day, last_day):
+            for day in each_day(first_day, last_day):
                 scores = score_as_of(conn, day, config)
                 write_scores(conn, day, scores)
                 changes += sum(1 for c in apply_decisions(conn, day, scores, config) if c.applied)
