@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import duckdb
 
 from hean_pipelines.accounting.rounding import MONEY_QUANTUM, round_half_up
-from hean_pipelines.ledger.schema import ensure_ledger_schema
+from hean_pipelines.ledger.build import ensure_ledger_tables
 
 DAYS_PER_YEAR = Decimal(365)
 RATIO_QUANTUM = Decimal("0.000000000001")  # 12 dp for returns, the performance index and drawdown
@@ -42,7 +42,8 @@ WITH ent AS (
         coalesce(sum(amount) FILTER (WHERE component = 'funding'), 0) AS funding,
         coalesce(sum(amount) FILTER (WHERE component = 'reward'), 0) AS rewards,
         coalesce(-sum(amount) FILTER (WHERE component = 'fee'), 0) AS fees,
-        count(DISTINCT trade_id) FILTER (WHERE component = 'realized_pnl') AS n_fills
+        -- (trade_id, component, process_id) is the key: per process, a trade has one realized_pnl row
+        count(*) FILTER (WHERE component = 'realized_pnl') AS n_fills
     FROM ledger.entries WHERE date = $day AND account = $account GROUP BY ALL
 ),
 close AS (
@@ -93,17 +94,18 @@ def build_process_attribution(
 ) -> int:
     """Replace ``attribution.process_daily`` for ``day``; one row per registry process (as of D) and any
     process with entries or positions. Returns the row count."""
-    ensure_ledger_schema(conn)
+    ensure_ledger_tables(conn)
     conn.execute("DELETE FROM attribution.process_daily WHERE date = ?", [day])
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _capital "
         "(process_id VARCHAR, allocated_capital DECIMAL(38,18), opportunity_cost DECIMAL(38,18))"
     )
     rows = [(c.process_id, c.allocated_capital, opportunity_cost(c.allocated_capital, hurdle_rate)) for c in capital]
-    if rows:
-        conn.executemany("INSERT INTO _capital VALUES (?, ?, ?)", rows)
-    conn.execute(_PROCESS_SQL, {"day": day, "previous": day - timedelta(days=1), "account": account})
-    found = conn.execute("SELECT count(*) FROM attribution.process_daily WHERE date = ?", [day]).fetchone()
+    if rows:  # one statement, the same parameter binding as one INSERT per row
+        conn.execute(
+            "INSERT INTO _capital VALUES " + ", ".join("(?, ?, ?)" for _ in rows), [v for row in rows for v in row]
+        )
+    found = conn.execute(_PROCESS_SQL, {"day": day, "previous": day - timedelta(days=1), "account": account}).fetchone()
     return int(found[0]) if found else 0
 
 

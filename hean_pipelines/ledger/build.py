@@ -4,28 +4,49 @@ Per day D and account: executions of D are classified set-based; the in-scope on
 average-cost kernel per (category, symbol) group, starting from D-1's closing positions; the fold's
 rows become ledger entries by one set-based statement; transaction-log rows are mapped through the
 explicit type table. The caller owns the transaction: a day is deleted and rebuilt inside it.
+
+Speed (bench/ledger_bench.py): the kernel runs over scaled integers (``fold_group_scaled``: the day's
+quantities and prices as exact integers of their smallest common decimal scale, read straight from the
+Arrow decimal buffers), folding the per-process and the account position in one pass; its per-event
+results go back to DuckDB as Arrow columns of the day's events, so a fill's entries are a projection
+of that table (no join, no GROUP BY unless a spot fill has a base-coin fee event). A day whose amounts
+do not fit that (more than 18 decimal places of money, values beyond 64-bit units) runs the Decimal
+kernel (``fold_position_group``) instead; both give the same numbers, checked by the tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from hean_pipelines.accounting.average_cost import FILL, FUNDING, Position, fold_position_group
+from hean_pipelines.accounting.average_cost import (
+    FILL,
+    FUNDING,
+    POSITION_EVENT,
+    Position,
+    UnrepresentableError,
+    fold_group_scaled,
+    fold_position_group,
+    to_units,
+)
+from hean_pipelines.accounting.rounding import EXACT_CONTEXT
 from hean_pipelines.ledger.errors import (
     BeforeLedgerStartError,
     InexactAmountError,
     LedgerGapError,
     MissingMarkError,
 )
-from hean_pipelines.ledger.events import classify_executions
-from hean_pipelines.ledger.schema import ensure_ledger_schema
+from hean_pipelines.ledger.events import classify_executions, query_arrow
+from hean_pipelines.ledger.schema import ATTRIBUTION_DDL, LEDGER_DDL, ensure_ledger_schema
 from hean_pipelines.ledger.transaction_types import REPORTING_CURRENCY, mapping_rows
 
 ACCOUNT_OWNER = "__account__"
@@ -79,6 +100,29 @@ def _exact(values: Iterable[Decimal], type_: pa.DataType, what: str) -> pa.Array
         raise InexactAmountError(f"{what} does not fit {type_} exactly: {exc}") from exc
 
 
+def _written(relation: duckdb.DuckDBPyRelation) -> int:
+    """The row count an INSERT run by ``query_arrow`` reported."""
+    rows = relation.fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+_LEDGER_TABLES = tuple(
+    f"{schema}.{table}"
+    for schema, table in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)", LEDGER_DDL + ATTRIBUTION_DDL)
+)
+
+
+def ensure_ledger_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """``ensure_ledger_schema``, at the price of one catalog query when every table already exists."""
+    found = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary "
+        "AND schema_name || '.' || table_name IN (SELECT unnest($names))",
+        {"names": list(_LEDGER_TABLES)},
+    ).fetchone()
+    if not found or found[0] != len(_LEDGER_TABLES):
+        ensure_ledger_schema(conn)
+
+
 def _opening(
     conn: duckdb.DuckDBPyConnection, day: date, account: str, is_first_day: bool
 ) -> tuple[dict[GroupKey, dict[str, Position]], dict[GroupKey, Position]]:
@@ -103,18 +147,237 @@ def _opening(
     return per_process, per_account
 
 
-def _group_slices(conn: duckdb.DuckDBPyConnection) -> list[tuple[GroupKey, int, int]]:
-    rows = conn.execute("SELECT category, symbol, min(i), max(i) + 1 FROM _events GROUP BY ALL ORDER BY 3").fetchall()
-    return [((category, symbol), start, stop) for category, symbol, start, stop in rows]
+def _group_slices(events: pa.Table) -> dict[GroupKey, tuple[int, int]]:
+    """(category, symbol) -> [start, stop) of its events: the events come sorted by category, symbol."""
+    n = events.num_rows
+    if not n:
+        return {}
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for name in ("category", "symbol"):
+        codes = pc.dictionary_encode(events.column(name).combine_chunks()).indices
+        values = codes.fill_null(-1).to_numpy(zero_copy_only=False)
+        change[1:] |= values[1:] != values[:-1]
+    starts = np.flatnonzero(change)
+    stops = [*starts[1:].tolist(), n]
+    categories = events.column("category").take(pa.array(starts)).to_pylist()
+    symbols = events.column("symbol").take(pa.array(starts)).to_pylist()
+    return {
+        (category, symbol): (start, stop)
+        for category, symbol, start, stop in zip(categories, symbols, starts.tolist(), stops, strict=True)
+    }
+
+
+def _unscaled(column: pa.ChunkedArray) -> np.ndarray | None:
+    """The unscaled integers of a decimal128 column as int64 (None if one is null or does not fit)."""
+    array = column.combine_chunks()
+    if not len(array):
+        return np.zeros(0, dtype=np.int64)
+    if array.null_count:
+        return None
+    words = np.frombuffer(array.buffers()[1], dtype=np.int64, count=2 * (array.offset + len(array)))
+    low, high = words[2 * array.offset :: 2], words[2 * array.offset + 1 :: 2]
+    if not np.array_equal(high, low >> 63):
+        return None
+    return np.ascontiguousarray(low)
+
+
+def _decimals_used(units: np.ndarray, scale: int) -> int:
+    """The fewest decimal places that hold every value (``units`` are integers of 10**-scale)."""
+    for zeros in range(scale, 0, -1):
+        if not (units % (10**zeros)).any():
+            return scale - zeros
+    return scale
+
+
+def _decimal_places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if not value or exponent >= 0:
+        return 0
+    return -int(value.normalize(EXACT_CONTEXT).as_tuple().exponent)
+
+
+def _units_array(values: Sequence[int], scale: int, what: str) -> pa.Array:
+    """decimal128(38, scale) from integers of 10**-scale, exactly; the value must fit DECIMAL(38,18)."""
+    try:
+        units = np.array(values, dtype=np.int64)
+    except OverflowError:
+        limit = 10 ** (38 - 18 + scale)
+        if any(not -limit < v < limit for v in values):
+            raise InexactAmountError(f"{what} does not fit {MONEY} exactly") from None
+        data = b"".join(v.to_bytes(16, "little", signed=True) for v in values)
+        return pa.Array.from_buffers(pa.decimal128(38, scale), len(values), [None, pa.py_buffer(data)])
+    words = np.empty((len(units), 2), dtype=np.int64)
+    words[:, 0] = units
+    words[:, 1] = units >> 63
+    return pa.Array.from_buffers(pa.decimal128(38, scale), len(units), [None, pa.py_buffer(words)])
+
+
+@dataclass
+class _DayFold:
+    """The kernel's output for a day: per-event columns, split rows, closing positions."""
+
+    realized: pa.Array
+    cash_flow: pa.Array
+    account_realized: pa.Array
+    split: pa.Table
+    closing_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    account_closing_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    unsplittable: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _split_table(
+    index: list[int],
+    process_id: list[str],
+    qty: list[Decimal],
+    price: list[Decimal],
+    cash_flow: list[Decimal],
+    realized: list[Decimal],
+    fee: list[Decimal],
+    funding: list[Decimal],
+) -> pa.Table:
+    return pa.table(
+        {
+            "i": pa.array(index, type=pa.int64()),
+            "process_id": pa.array(process_id, type=pa.string()),
+            "qty": _exact(qty, QTY, "a split quantity"),
+            "price": _exact(price, QTY, "a price"),
+            "cash_flow": _exact(cash_flow, MONEY, "a cash flow"),
+            "realized_pnl": _exact(realized, MONEY, "a realized PnL"),
+            "fee": _exact(fee, MONEY, "a fee"),
+            "funding": _exact(funding, MONEY, "a funding amount"),
+        }
+    )
 
 
 def _fold_day(
-    conn: duckdb.DuckDBPyConnection,
     events: pa.Table,
     opening: dict[GroupKey, dict[str, Position]],
     account_opening: dict[GroupKey, Position],
-) -> tuple[pa.Table, pa.Table, list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[int, str]]]:
-    """Run the kernel per group; returns fold rows, account fold rows, closing rows and unsplittable events."""
+) -> _DayFold:
+    """Fold every position group of the day: over scaled integers when the day's amounts allow it (they
+    nearly always do), else with the Decimal kernel. Both give the same numbers."""
+    slices = _group_slices(events)
+    keys = sorted(set(slices) | set(opening) | set(account_opening))
+    try:
+        return _fold_day_scaled(events, slices, keys, opening, account_opening)
+    except UnrepresentableError:
+        return _fold_day_exact(events, slices, keys, opening, account_opening)
+
+
+def _fold_day_scaled(
+    events: pa.Table,
+    slices: dict[GroupKey, tuple[int, int]],
+    keys: list[GroupKey],
+    opening: dict[GroupKey, dict[str, Position]],
+    account_opening: dict[GroupKey, Position],
+) -> _DayFold:
+    qty_column, price_column = events.column("signed_qty"), events.column("price")
+    qty_units, price_units = _unscaled(qty_column), _unscaled(price_column)
+    if qty_units is None or price_units is None:
+        raise UnrepresentableError("an amount of the day does not fit 64-bit units")
+    qty_source_scale = qty_column.type.scale
+    price_source_scale = price_column.type.scale
+    kinds_np = events.column("kind").to_numpy()
+    price_scale = _decimals_used(price_units, price_source_scale)
+    opening_positions = [p for group in opening.values() for p in group.values()] + list(account_opening.values())
+    qty_scale = max(
+        _decimals_used(qty_units, qty_source_scale),
+        8 - price_scale,
+        8 if (kinds_np == POSITION_EVENT).any() else 0,
+        *(_decimal_places(p.qty) for p in opening_positions),
+    )
+    basis_places = max((_decimal_places(p.basis) for p in opening_positions), default=0)
+    qty_scale = max(qty_scale, basis_places - price_scale)
+    money_scale = qty_scale + price_scale
+    if qty_scale > qty_source_scale or price_scale > price_source_scale or money_scale > 18:
+        raise UnrepresentableError("the day's amounts need more decimal places than the scaled kernel holds")
+
+    kinds: list[int] = kinds_np.tolist()
+    qtys: list[int] = (qty_units // 10 ** (qty_source_scale - qty_scale)).tolist()
+    prices: list[int] = (price_units // 10 ** (price_source_scale - price_scale)).tolist()
+    owner_codes = pc.dictionary_encode(events.column("owner").combine_chunks())
+    owners: list[int] = owner_codes.indices.fill_null(-1).to_numpy(zero_copy_only=False).tolist()
+    names: list[str] = owner_codes.dictionary.to_pylist()
+    split_at = np.flatnonzero(kinds_np != FILL)
+    split_amounts = dict(
+        zip(
+            split_at.tolist(),
+            zip(
+                events.column("fee_cash").take(pa.array(split_at)).to_pylist(),
+                events.column("funding_cash").take(pa.array(split_at)).to_pylist(),
+                strict=True,
+            ),
+            strict=True,
+        )
+    )
+
+    n = events.num_rows
+    realized: list[int] = [0] * n
+    cash_flow: list[int] = [0] * n
+    account_realized: list[int] = [0] * n
+    split_cols: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+    closing_rows: list[tuple[Any, ...]] = []
+    account_closing_rows: list[tuple[Any, ...]] = []
+    unsplittable: list[tuple[int, str]] = []
+    for key in keys:
+        start, stop = slices.get(key, (0, 0))
+        group_opening = {
+            pid: (to_units(p.qty, qty_scale), to_units(p.basis, money_scale)) for pid, p in opening.get(key, {}).items()
+        }
+        acc = account_opening.get(key, Position())
+        fold = fold_group_scaled(
+            group_opening,
+            (to_units(acc.qty, qty_scale), to_units(acc.basis, money_scale)),
+            kinds[start:stop],
+            owners[start:stop],
+            names,
+            qtys[start:stop],
+            prices[start:stop],
+            {i - start: split_amounts[i] for i in split_at[(split_at >= start) & (split_at < stop)].tolist()},
+            qty_scale=qty_scale,
+            price_scale=price_scale,
+        )
+        realized[start:stop] = fold.realized
+        cash_flow[start:stop] = fold.cash_flow
+        account_realized[start:stop] = fold.account_realized
+        split_cols[0].extend(start + i for i in fold.split_index)
+        split_cols[1].extend(fold.split_process_id)
+        split_cols[2].extend(fold.split_qty)
+        split_cols[3].extend(fold.split_price)
+        split_cols[4].extend(fold.split_cash_flow)
+        split_cols[5].extend(fold.split_realized_pnl)
+        split_cols[6].extend(fold.split_fee)
+        split_cols[7].extend(fold.split_funding)
+        unsplittable.extend((start + i, reason) for i, reason in fold.unsplittable)
+        for process_id, (q, b) in fold.closing.items():
+            closing_rows.append((key[0], key[1], process_id, _from_units(q, qty_scale), _from_units(b, money_scale)))
+        q, b = fold.account_closing
+        account_closing_rows.append((key[0], key[1], _from_units(q, qty_scale), _from_units(b, money_scale)))
+    return _DayFold(
+        realized=_units_array(realized, money_scale, "a realized PnL"),
+        cash_flow=_units_array(cash_flow, money_scale, "a cash flow"),
+        account_realized=_units_array(account_realized, money_scale, "a realized PnL"),
+        split=_split_table(*split_cols),
+        closing_rows=closing_rows,
+        account_closing_rows=account_closing_rows,
+        unsplittable=unsplittable,
+    )
+
+
+def _from_units(units: int, scale: int) -> Decimal:
+    return Decimal(units).scaleb(-scale, context=EXACT_CONTEXT)
+
+
+def _fold_day_exact(
+    events: pa.Table,
+    slices: dict[GroupKey, tuple[int, int]],
+    keys: list[GroupKey],
+    opening: dict[GroupKey, dict[str, Position]],
+    account_opening: dict[GroupKey, Position],
+) -> _DayFold:
+    """The Decimal kernel, for days whose amounts do not fit the scaled one."""
     kinds: list[int] = events.column("kind").to_pylist()
     owners: list[str | None] = events.column("owner").to_pylist()
     qtys: list[Decimal] = events.column("signed_qty").to_pylist()
@@ -122,15 +385,16 @@ def _fold_day(
     fees: list[Decimal] = events.column("fee_cash").to_pylist()
     fundings: list[Decimal] = events.column("funding_cash").to_pylist()
 
-    out: dict[str, list[Any]] = {
-        k: [] for k in ("i", "process_id", "qty", "price", "cash_flow", "realized_pnl", "fee", "funding")
-    }
-    acc_out: dict[str, list[Any]] = {k: [] for k in ("i", "qty", "realized_pnl")}
+    n = len(kinds)
+    zero = Decimal(0)
+    realized: list[Decimal] = [zero] * n
+    cash_flow: list[Decimal] = [zero] * n
+    account_realized: list[Decimal] = [zero] * n
+    split_cols: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
     closing_rows: list[tuple[Any, ...]] = []
     account_closing_rows: list[tuple[Any, ...]] = []
     unsplittable: list[tuple[int, str]] = []
-    slices = {key: (start, stop) for key, start, stop in _group_slices(conn)}
-    for key in sorted(set(slices) | set(opening) | set(account_opening)):
+    for key in keys:
         start, stop = slices.get(key, (0, 0))
         fold = fold_position_group(
             opening.get(key, {}),
@@ -141,14 +405,27 @@ def _fold_day(
             fees[start:stop],
             fundings[start:stop],
         )
-        out["i"].extend(start + i for i in fold.event_index)
-        out["process_id"].extend(fold.process_id)
-        out["qty"].extend(fold.qty)
-        out["price"].extend(fold.price)
-        out["cash_flow"].extend(fold.cash_flow)
-        out["realized_pnl"].extend(fold.realized_pnl)
-        out["fee"].extend(fold.fee)
-        out["funding"].extend(fold.funding)
+        for r, event in enumerate(fold.event_index):
+            i = start + event
+            if kinds[i] == FILL:
+                realized[i] = fold.realized_pnl[r]
+                cash_flow[i] = fold.cash_flow[r]
+                continue
+            for column, value in zip(
+                split_cols,
+                (
+                    i,
+                    fold.process_id[r],
+                    fold.qty[r],
+                    fold.price[r],
+                    fold.cash_flow[r],
+                    fold.realized_pnl[r],
+                    fold.fee[r],
+                    fold.funding[r],
+                ),
+                strict=True,
+            ):
+                column.append(value)
         unsplittable.extend((start + i, reason) for i, reason in fold.unsplittable)
         for process_id, position in sorted(fold.closing.items()):
             closing_rows.append((key[0], key[1], process_id, position.qty, position.basis))
@@ -163,55 +440,78 @@ def _fold_day(
             [qtys[i] for i in trade_idx],
             [prices[i] for i in trade_idx],
             [fees[i] for i in trade_idx],
-            [Decimal(0)] * len(trade_idx),
+            [zero] * len(trade_idx),
         )
-        acc_out["i"].extend(trade_idx[i] for i in account_fold.event_index)
-        acc_out["qty"].extend(account_fold.qty)
-        acc_out["realized_pnl"].extend(account_fold.realized_pnl)
+        for r, event in enumerate(account_fold.event_index):
+            account_realized[trade_idx[event]] = account_fold.realized_pnl[r]
         final = account_fold.closing.get(ACCOUNT_OWNER, Position())
         account_closing_rows.append((key[0], key[1], final.qty, final.basis))
-
-    fold_table = pa.table(
-        {
-            "i": pa.array(out["i"], type=pa.int64()),
-            "process_id": pa.array(out["process_id"], type=pa.string()),
-            "qty": _exact(out["qty"], QTY, "a split quantity"),
-            "price": _exact(out["price"], QTY, "a price"),
-            "cash_flow": _exact(out["cash_flow"], MONEY, "a cash flow"),
-            "realized_pnl": _exact(out["realized_pnl"], MONEY, "a realized PnL"),
-            "fee": _exact(out["fee"], MONEY, "a fee"),
-            "funding": _exact(out["funding"], MONEY, "a funding amount"),
-        }
+    return _DayFold(
+        realized=_exact(realized, MONEY, "a realized PnL"),
+        cash_flow=_exact(cash_flow, MONEY, "a cash flow"),
+        account_realized=_exact(account_realized, MONEY, "a realized PnL"),
+        split=_split_table(*split_cols),
+        closing_rows=closing_rows,
+        account_closing_rows=account_closing_rows,
+        unsplittable=unsplittable,
     )
-    account_table = pa.table(
-        {
-            "i": pa.array(acc_out["i"], type=pa.int64()),
-            "qty": _exact(acc_out["qty"], QTY, "a quantity"),
-            "realized_pnl": _exact(acc_out["realized_pnl"], MONEY, "a realized PnL"),
-        }
-    )
-    return fold_table, account_table, closing_rows, account_closing_rows, unsplittable
 
 
-_ENTRIES_SQL = f"""
+# Fills: one realized_pnl row per (exec_id, owner) and one fee row per execution, straight from the
+# day's events and the kernel's columns. A spot fill whose fee is paid in the base coin has a second
+# event (sub = 1) for that coin: its rows are summed into the fill's realized_pnl row.
+_FILL_REALIZED_SQL = f"""
+SELECT exec_id, 'realized_pnl', owner, $day, exec_time, $account, category, symbol, '{REPORTING_CURRENCY}',
+       CAST(realized AS DECIMAL(38,18)), signed_qty, price, CAST(cash_flow AS DECIMAL(38,18)),
+       'raw.bybit_executions', split_rule
+FROM _events WHERE kind = {FILL}
+"""
+_FILL_REALIZED_GROUPED_SQL = f"""
+SELECT exec_id, 'realized_pnl', owner, $day, any_value(exec_time), $account, any_value(category),
+       any_value(symbol), '{REPORTING_CURRENCY}', CAST(sum(realized) AS DECIMAL(38,18)), sum(signed_qty),
+       any_value(price), CAST(sum(cash_flow) AS DECIMAL(38,18)), 'raw.bybit_executions', any_value(split_rule)
+FROM _events WHERE kind = {FILL}
+GROUP BY exec_id, owner
+"""
+_FILL_FEES_SQL = f"""
+SELECT exec_id, 'fee', owner, $day, exec_time, $account, category, symbol, '{REPORTING_CURRENCY}', fee_cash,
+       NULL, NULL, NULL, 'raw.bybit_executions', split_rule
+FROM _events WHERE kind = {FILL} AND sub = 0
+"""
+
+# Split events (position events, funding): one row per holder, from the kernel's split rows (which
+# carry their event's columns).
+_SPLIT_ENTRIES_SQL = f"""
 INSERT INTO ledger.entries
-SELECT e.exec_id, 'realized_pnl', f.process_id, $day, any_value(e.exec_time), $account, any_value(e.category),
-       any_value(e.symbol), '{REPORTING_CURRENCY}', sum(f.realized_pnl), sum(f.qty), any_value(f.price),
-       sum(f.cash_flow), 'raw.bybit_executions', any_value(e.split_rule)
-FROM _fold f JOIN _events e ON e.i = f.i
-WHERE e.kind <> {FUNDING}
-GROUP BY e.exec_id, f.process_id
+SELECT exec_id, 'realized_pnl', process_id, $day, any_value(exec_time), $account, any_value(category),
+       any_value(symbol), '{REPORTING_CURRENCY}', sum(realized_pnl), sum(qty), any_value(price),
+       sum(cash_flow), 'raw.bybit_executions', any_value(split_rule)
+FROM _split WHERE kind <> {FUNDING}
+GROUP BY exec_id, process_id
 UNION ALL
-SELECT e.exec_id, 'fee', f.process_id, $day, e.exec_time, $account, e.category, e.symbol,
-       '{REPORTING_CURRENCY}', f.fee, NULL, NULL, NULL, 'raw.bybit_executions', e.split_rule
-FROM _fold f JOIN _events e ON e.i = f.i
-WHERE e.kind <> {FUNDING} AND e.sub = 0
+SELECT exec_id, 'fee', process_id, $day, exec_time, $account, category, symbol,
+       '{REPORTING_CURRENCY}', fee, NULL, NULL, NULL, 'raw.bybit_executions', split_rule
+FROM _split WHERE kind <> {FUNDING} AND sub = 0
 UNION ALL
-SELECT e.exec_id, 'funding', f.process_id, $day, e.exec_time, $account, e.category, e.symbol,
-       '{REPORTING_CURRENCY}', f.funding, NULL, NULL, NULL, 'raw.bybit_executions', e.split_rule
-FROM _fold f JOIN _events e ON e.i = f.i
-WHERE e.kind = {FUNDING}
+SELECT exec_id, 'funding', process_id, $day, exec_time, $account, category, symbol,
+       '{REPORTING_CURRENCY}', funding, NULL, NULL, NULL, 'raw.bybit_executions', split_rule
+FROM _split WHERE kind = {FUNDING}
 ORDER BY 1, 2, 3
+"""
+_SPLIT_EVENT_COLUMNS = ("exec_id", "exec_time", "category", "symbol", "split_rule", "kind", "sub")
+
+_ACCOUNT_FILLS_SQL = f"""
+INSERT INTO ledger.account_fills
+SELECT exec_id, $day, $account, symbol, order_id, signed_qty, price, CAST(account_realized AS DECIMAL(38,18))
+FROM _events WHERE kind <> {FUNDING}
+ORDER BY exec_id
+"""
+_ACCOUNT_FILLS_GROUPED_SQL = f"""
+INSERT INTO ledger.account_fills
+SELECT exec_id, $day, $account, any_value(symbol), any_value(order_id), sum(signed_qty),
+       any_value(price) FILTER (WHERE sub = 0), CAST(sum(account_realized) AS DECIMAL(38,18))
+FROM _events WHERE kind <> {FUNDING}
+GROUP BY exec_id ORDER BY exec_id
 """
 
 _TRANSACTIONS_SQL = f"""
@@ -281,6 +581,11 @@ SELECT coalesce((SELECT cash_balance FROM last_before), (SELECT opening FROM fir
 """
 
 
+_MARKS_SQL = """CREATE OR REPLACE TEMP TABLE _marks AS
+SELECT category, symbol, arg_max(close, source = 'mark-price-kline') AS close FROM raw.mark_prices
+WHERE interval = '60' AND ts = $bar GROUP BY ALL"""
+
+
 def _write_positions(
     conn: duckdb.DuckDBPyConnection,
     day: date,
@@ -289,51 +594,94 @@ def _write_positions(
     account_closing_rows: list[tuple[Any, ...]],
 ) -> int:
     bar = day_start(day) + timedelta(hours=23)
-    conn.execute(
-        """CREATE OR REPLACE TEMP TABLE _marks AS
-        SELECT category, symbol, arg_max(close, source = 'mark-price-kline') AS close FROM raw.mark_prices
-        WHERE interval = '60' AND ts = $bar GROUP BY ALL""",
-        {"bar": bar},
+    conn.execute(_MARKS_SQL, {"bar": bar})
+    closing = pa.table(
+        {
+            "category": pa.array([r[0] for r in closing_rows], type=pa.string()),
+            "symbol": pa.array([r[1] for r in closing_rows], type=pa.string()),
+            "process_id": pa.array([r[2] for r in closing_rows], type=pa.string()),
+            "qty": _exact((r[3] for r in closing_rows), QTY, "a closing quantity"),
+            "basis": _exact((r[4] for r in closing_rows), MONEY, "a cost basis"),
+        }
     )
-    conn.execute(
-        "CREATE OR REPLACE TEMP TABLE _closing (category VARCHAR, symbol VARCHAR, process_id VARCHAR, "
-        "qty DECIMAL(38,12), basis DECIMAL(38,18))"
+    account_closing = pa.table(
+        {
+            "category": pa.array([r[0] for r in account_closing_rows], type=pa.string()),
+            "symbol": pa.array([r[1] for r in account_closing_rows], type=pa.string()),
+            "qty": _exact((r[2] for r in account_closing_rows), QTY, "a closing quantity"),
+            "basis": _exact((r[3] for r in account_closing_rows), MONEY, "a cost basis"),
+        }
     )
-    if closing_rows:
-        conn.executemany("INSERT INTO _closing VALUES (?, ?, ?, ?, ?)", closing_rows)
-    conn.execute(
-        "CREATE OR REPLACE TEMP TABLE _account_closing (category VARCHAR, symbol VARCHAR, "
-        "qty DECIMAL(38,12), basis DECIMAL(38,18))"
-    )
-    if account_closing_rows:
-        conn.executemany("INSERT INTO _account_closing VALUES (?, ?, ?, ?)", account_closing_rows)
-    missing = conn.execute(
-        "SELECT DISTINCT c.category, c.symbol FROM _closing c LEFT JOIN _marks m USING (category, symbol) "
-        "WHERE m.close IS NULL AND c.qty <> 0 ORDER BY ALL"
+    params: dict[str, date | str] = {"day": day, "account": account}
+    checked = query_arrow(
+        conn,
+        closing,
+        "_closing",
+        "SELECT c.category, c.symbol, c.qty <> 0, m.close IS NULL, "
+        "m.close IS NOT NULL AND c.qty * m.close <> CAST(c.qty * m.close AS DECIMAL(38,18)) "
+        "FROM _closing c LEFT JOIN _marks m USING (category, symbol)",
+        params,
     ).fetchall()
+    missing = sorted({(str(c), str(s)) for c, s, is_open, no_mark, _ in checked if is_open and no_mark})
     if missing:
-        raise MissingMarkError(day, [(str(a), str(b)) for a, b in missing])
-    inexact = conn.execute(
-        "SELECT count(*) FROM _closing c JOIN _marks m USING (category, symbol) "
-        "WHERE c.qty * m.close <> CAST(c.qty * m.close AS DECIMAL(38,18))"
-    ).fetchone()
-    if inexact and inexact[0]:
-        raise InexactAmountError(f"{inexact[0]} position values on {day} need more than 18 decimal places")
-    conn.execute(
+        raise MissingMarkError(day, missing)
+    inexact = sum(1 for row in checked if row[4])
+    if inexact:
+        raise InexactAmountError(f"{inexact} position values on {day} need more than 18 decimal places")
+    query_arrow(
+        conn,
+        closing,
+        "_closing",
         """INSERT INTO ledger.positions
         SELECT $day, $account, c.category, c.symbol, c.process_id, c.qty, c.basis, coalesce(m.close, 0),
                c.qty * coalesce(m.close, 0), c.qty * coalesce(m.close, 0) - c.basis
         FROM _closing c LEFT JOIN _marks m USING (category, symbol) ORDER BY c.symbol, c.process_id""",
-        {"day": day, "account": account},
+        params,
     )
-    conn.execute(
+    query_arrow(
+        conn,
+        account_closing,
+        "_account_closing",
         """INSERT INTO ledger.account_positions
         SELECT $day, $account, c.category, c.symbol, c.qty, c.basis, coalesce(m.close, 0),
                c.qty * coalesce(m.close, 0) - c.basis
         FROM _account_closing c LEFT JOIN _marks m USING (category, symbol) ORDER BY c.symbol""",
-        {"day": day, "account": account},
+        params,
     )
     return len(closing_rows)
+
+
+def _inserted(conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
+    """Run an INSERT and return how many rows it wrote."""
+    row = conn.execute(sql, params).fetchone() if params else conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _book_transactions(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> tuple[int, int, int]:
+    """Map the day's transaction-log rows: (rows, quarantined, entries written)."""
+    found = conn.execute(
+        "SELECT count(*) FROM raw.bybit_transactions WHERE day = $day AND account = $account", params
+    ).fetchone()
+    if not found or not found[0]:
+        return 0, 0, 0
+    rows = mapping_rows()
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _tx_types AS SELECT * FROM (VALUES "
+        + ", ".join("(?, ?)" for _ in rows)
+        + ") t(type, disposition)",
+        [value for row in rows for value in row],
+    )
+    counts: dict[str, int] = {}
+    for statement in _TRANSACTIONS_SQL.split(";\n"):
+        if statement.strip():
+            written = _inserted(conn, statement, {k: v for k, v in params.items() if f"${k}" in statement})
+            target = statement.split()[2]
+            counts[target] = counts.get(target, 0) + written
+    return (
+        counts.get("ledger.transaction_dispositions", 0),
+        counts.get("ledger.quarantine", 0),
+        counts.get("ledger.entries", 0),
+    )
 
 
 def build_ledger_day(
@@ -346,7 +694,7 @@ def build_ledger_day(
     opening_source: str = "flat",
 ) -> LedgerDayStats:
     """Replace day D of the ledger for ``account``. Run inside the caller's transaction."""
-    ensure_ledger_schema(conn)
+    ensure_ledger_tables(conn)
     if day < first_day:
         raise BeforeLedgerStartError(day, first_day)
     is_first_day = day == first_day
@@ -358,51 +706,69 @@ def build_ledger_day(
         raise LedgerGapError(day, first_day)
     for table in DAY_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE date = ? AND account = ?", [day, account])
-    params = {"day": day, "account": account}
+    params: dict[str, date | str] = {"day": day, "account": account}
 
     events_all = classify_executions(conn, day, account, link_prefixes)
-    conn.register("_events_all", events_all)
-    conn.execute(
-        """INSERT INTO ledger.quarantine
-        SELECT 'raw.bybit_executions', exec_id, $day, $account, quarantine_reason,
-               exec_type || ' ' || category || ' ' || symbol
-        FROM _events_all WHERE quarantine_reason IS NOT NULL AND sub = 0 ORDER BY exec_id""",
-        params,
-    )
-    events = conn.sql(
-        "SELECT row_number() OVER (ORDER BY ev) - 1 AS i, * EXCLUDE (ev) FROM _events_all "
-        "WHERE quarantine_reason IS NULL ORDER BY i"
-    ).to_arrow_table()
-    conn.unregister("_events_all")
-    conn.register("_events", events)
+    in_scope = pc.is_null(events_all.column("quarantine_reason"))
+    quarantined = 0
+    if events_all.column("quarantine_reason").null_count != events_all.num_rows:
+        quarantined = _written(
+            query_arrow(
+                conn,
+                events_all,
+                "_events_all",
+                """INSERT INTO ledger.quarantine
+                SELECT 'raw.bybit_executions', exec_id, $day, $account, quarantine_reason,
+                       exec_type || ' ' || category || ' ' || symbol
+                FROM _events_all WHERE quarantine_reason IS NOT NULL AND sub = 0 ORDER BY exec_id""",
+                params,
+            )
+        )
+    events = events_all.filter(in_scope).drop_columns(["ev"])
+    events = events.add_column(0, "i", pa.array(np.arange(events.num_rows, dtype=np.int64)))
 
     opening, account_opening = _opening(conn, day, account, is_first_day)
-    fold_table, account_table, closing_rows, account_closing_rows, unsplittable = _fold_day(
-        conn, events, opening, account_opening
+    fold = _fold_day(events, opening, account_opening)
+    events = (
+        events.append_column("realized", fold.realized)
+        .append_column("cash_flow", fold.cash_flow)
+        .append_column("account_realized", fold.account_realized)
     )
-    conn.register("_fold", fold_table)
-    conn.register("_account_fold", account_table)
-    conn.execute(_ENTRIES_SQL, params)
-    conn.execute(
-        """INSERT INTO ledger.account_fills
-        SELECT e.exec_id, $day, $account, any_value(e.symbol), any_value(e.order_id), sum(a.qty),
-               any_value(e.price) FILTER (WHERE e.sub = 0), sum(a.realized_pnl)
-        FROM _account_fold a JOIN _events e ON e.i = a.i GROUP BY e.exec_id ORDER BY e.exec_id""",
-        params,
+    has_sub_events = bool(events.num_rows) and bool(pc.max(events.column("sub")).as_py())
+    fill_entries = " UNION ALL ".join(
+        [_FILL_REALIZED_GROUPED_SQL if has_sub_events else _FILL_REALIZED_SQL, _FILL_FEES_SQL]
     )
-    if unsplittable:
-        conn.executemany(
-            "INSERT INTO ledger.quarantine SELECT 'raw.bybit_executions', exec_id, ?, ?, ?, "
-            "exec_type || ' ' || symbol FROM _events WHERE i = ? AND sub = 0",
-            [(day, account, reason, i) for i, reason in unsplittable],
+    entries = _written(
+        query_arrow(conn, events, "_events", f"INSERT INTO ledger.entries {fill_entries} ORDER BY 1, 2, 3", params)
+    )
+    if fold.split.num_rows:
+        taken = events.select(list(_SPLIT_EVENT_COLUMNS)).take(fold.split.column("i"))
+        split = fold.split
+        for name in _SPLIT_EVENT_COLUMNS:
+            split = split.append_column(name, taken.column(name))
+        entries += _written(query_arrow(conn, split, "_split", _SPLIT_ENTRIES_SQL, params))
+    query_arrow(conn, events, "_events", _ACCOUNT_FILLS_GROUPED_SQL if has_sub_events else _ACCOUNT_FILLS_SQL, params)
+    if fold.unsplittable:
+        at = pa.array([i for i, _ in fold.unsplittable], type=pa.int64())
+        unsplittable = events.select(["exec_id", "exec_type", "symbol", "sub"]).take(at)
+        unsplittable = unsplittable.append_column(
+            "reason", pa.array([reason for _, reason in fold.unsplittable], type=pa.string())
         )
-    positions = _write_positions(conn, day, account, closing_rows, account_closing_rows)
+        quarantined += _written(
+            query_arrow(
+                conn,
+                unsplittable,
+                "_unsplittable",
+                """INSERT INTO ledger.quarantine
+                SELECT 'raw.bybit_executions', exec_id, $day, $account, reason, exec_type || ' ' || symbol
+                FROM _unsplittable WHERE sub = 0 ORDER BY exec_id""",
+                params,
+            )
+        )
+    positions = _write_positions(conn, day, account, fold.closing_rows, fold.account_closing_rows)
 
-    conn.execute("CREATE OR REPLACE TEMP TABLE _tx_types (type VARCHAR, disposition VARCHAR)")
-    conn.executemany("INSERT INTO _tx_types VALUES (?, ?)", mapping_rows())
-    for statement in _TRANSACTIONS_SQL.split(";\n"):
-        if statement.strip():
-            conn.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
+    transactions, quarantined_transactions, transaction_entries = _book_transactions(conn, params)
+    entries += transaction_entries
 
     opening_equity = None
     if is_first_day:
@@ -412,26 +778,13 @@ def build_ledger_day(
         "INSERT INTO ledger.days VALUES (?, ?, ?, ?)",
         [day, account, opening_source if is_first_day else "previous_day", opening_equity],
     )
-    for name in ("_events", "_fold", "_account_fold"):
-        conn.unregister(name)
-
-    def count(sql: str) -> int:
-        found = conn.execute(sql, [day, account]).fetchone()
-        return int(found[0]) if found else 0
-
     return LedgerDayStats(
         day=day,
         executions=events_all.num_rows,
-        quarantined_executions=count(
-            "SELECT count(*) FROM ledger.quarantine WHERE date = ? AND account = ? "
-            "AND source_table = 'raw.bybit_executions'"
-        ),
-        transactions=count("SELECT count(*) FROM ledger.transaction_dispositions WHERE date = ? AND account = ?"),
-        quarantined_transactions=count(
-            "SELECT count(*) FROM ledger.quarantine WHERE date = ? AND account = ? "
-            "AND source_table = 'raw.bybit_transactions'"
-        ),
-        entries=count("SELECT count(*) FROM ledger.entries WHERE date = ? AND account = ?"),
+        quarantined_executions=quarantined,
+        transactions=transactions,
+        quarantined_transactions=quarantined_transactions,
+        entries=entries,
         positions=positions,
         opening_source=opening_source if is_first_day else "previous_day",
     )

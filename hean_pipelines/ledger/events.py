@@ -6,9 +6,11 @@ row outside it is quarantined with a named reason instead of being guessed at.
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from hean_pipelines.accounting.average_cost import FILL, FUNDING, POSITION_EVENT
@@ -81,10 +83,10 @@ SELECT
     -- On Funding rows execFee > 0 is funding paid: the cash to the account is -execFee.
     CASE WHEN kind = {FUNDING} THEN -exec_fee ELSE 0::DECIMAL(38,18) END AS funding_cash
 FROM classified c
-LEFT JOIN _link_prefixes p ON p.link_prefix = split_part(c.order_link_id, '-', 1)
+LEFT JOIN _ledger_link_prefixes p ON p.link_prefix = split_part(c.order_link_id, '-', 1)
     AND strpos(c.order_link_id, '-') > 1
 )
-SELECT row_number() OVER (ORDER BY category, symbol, exec_time, seq, exec_id, sub) - 1 AS ev, *
+SELECT *
 FROM (
     SELECT *, 0 AS sub FROM events
     UNION ALL
@@ -94,15 +96,49 @@ FROM (
            split_rule, -base_fee_qty, price, 0::DECIMAL(38,18), 0::DECIMAL(38,18), 0::DECIMAL(38,18), 1 AS sub
     FROM events WHERE base_fee_qty <> 0 AND quarantine_reason IS NULL
 )
-ORDER BY ev
+ORDER BY category, symbol, exec_time, seq, exec_id, sub
 """
+
+
+def sql_literal(value: date | str) -> str:
+    """A DATE or VARCHAR SQL literal (standard quoting: ' doubled)."""
+    if isinstance(value, datetime):
+        raise TypeError(f"sql_literal takes a date or a str, not a datetime: {value!r}")
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def query_arrow(
+    conn: duckdb.DuckDBPyConnection, table: pa.Table, name: str, sql: str, params: dict[str, date | str]
+) -> duckdb.DuckDBPyRelation:
+    """Run ``sql`` with the Arrow ``table`` visible as ``name`` for this one statement (``$key`` in ``sql``
+    becomes the literal of ``params[key]``); a statement that writes runs now, its relation holds the count.
+
+    Not ``conn.register``: inside a transaction DuckDB keeps a registered object alive until the
+    transaction ends, so a backfill of many days in one transaction would hold every day's Arrow tables.
+    """
+    bound = re.sub(r"\$(\w+)\b", lambda m: sql_literal(params[m.group(1)]), sql)
+    relation = conn.from_arrow(table).query(name, bound)
+    if relation is None:
+        raise RuntimeError(f"DuckDB returned nothing for a statement over {name}")
+    return relation
 
 
 def classify_executions(
     conn: duckdb.DuckDBPyConnection, day: date, account: str, link_prefixes: dict[str, str]
 ) -> pa.Table:
-    """The day's executions as columns, in Bybit's event order (exec_time, seq, exec_id) per (category, symbol)."""
-    conn.execute("CREATE OR REPLACE TEMP TABLE _link_prefixes (link_prefix VARCHAR, process_id VARCHAR)")
-    if link_prefixes:
-        conn.executemany("INSERT INTO _link_prefixes VALUES (?, ?)", sorted(link_prefixes.items()))
-    return conn.sql(_CLASSIFY_SQL, params={"day": day, "account": account}).to_arrow_table()
+    """The day's executions as columns, in Bybit's event order (exec_time, seq, exec_id) per (category, symbol);
+    ``ev`` numbers them in that order."""
+    items = sorted(link_prefixes.items())
+    prefixes = pa.table(
+        {
+            "link_prefix": pa.array([k for k, _ in items], type=pa.string()),
+            "process_id": pa.array([v for _, v in items], type=pa.string()),
+        }
+    )
+    events = query_arrow(
+        conn, prefixes, "_ledger_link_prefixes", _CLASSIFY_SQL, {"day": day, "account": account}
+    ).to_arrow_table()
+    # ev: the position in that order (one sort in SQL, the numbering here).
+    return events.add_column(0, "ev", pa.array(np.arange(events.num_rows, dtype=np.int64)))
