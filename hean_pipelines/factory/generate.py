@@ -67,7 +67,6 @@ from hean_pipelines.factory.store import (
     RegistryRow,
     apply_registrations,
     assign_link_prefix,
-    atomic,
     cached_responses,
     canonical_json,
     ensure_factory_schema,
@@ -78,6 +77,7 @@ from hean_pipelines.factory.store import (
 from hean_pipelines.factory.validation import CandidateCheck, ResponseCheck, validate_response
 from hean_pipelines.registry.catalog import UNATTRIBUTED, KillConditions, Measurement, ProcessVersion
 from hean_pipelines.registry.store import ensure_registry_schema, registry_as_of
+from hean_pipelines.warehouse.connection import atomic
 
 PROMPT_VERSION = "factory-prompt-v1"
 SCORES_TABLE = ("selection", "scores")

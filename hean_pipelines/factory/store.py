@@ -41,8 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
@@ -51,7 +50,6 @@ import duckdb
 from hean_pipelines.factory.backends import BackendResponse
 from hean_pipelines.registry.catalog import MAX_LINK_PREFIX_LEN, UNATTRIBUTED
 from hean_pipelines.registry.store import PROCESSES_TABLE, ensure_registry_schema
-from hean_pipelines.warehouse.connection import transaction
 
 FACTORY_SCHEMA = "factory"
 CANDIDATES_TABLE = "factory.candidates"
@@ -97,23 +95,6 @@ def ensure_factory_schema(conn: duckdb.DuckDBPyConnection) -> None:
     for statement in _DDL.split(";"):
         if statement.strip():
             conn.execute(statement)
-
-
-def _in_transaction(conn: duckdb.DuckDBPyConnection) -> bool:
-    # In auto-commit mode every statement gets a new transaction id; inside BEGIN..COMMIT it repeats.
-    first = conn.execute("SELECT txid_current()").fetchone()
-    second = conn.execute("SELECT txid_current()").fetchone()
-    return first == second
-
-
-@contextmanager
-def atomic(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One transaction, or the caller's when one is already open."""
-    if _in_transaction(conn):
-        yield conn
-        return
-    with transaction(conn):
-        yield conn
 
 
 # --------------------------------------------------------------------------------------------- candidates

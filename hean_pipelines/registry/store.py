@@ -19,8 +19,7 @@ the same inputs always give the same table, row for row.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -29,7 +28,7 @@ from typing import Any
 import duckdb
 
 from hean_pipelines.registry.catalog import STATUSES, UNATTRIBUTED, Catalog
-from hean_pipelines.warehouse.connection import transaction
+from hean_pipelines.warehouse.connection import atomic as _atomic
 
 REGISTRY_SCHEMA = "registry"
 PROCESSES_TABLE = "registry.processes"
@@ -121,26 +120,6 @@ def ensure_registry_schema(conn: duckdb.DuckDBPyConnection) -> None:
         if statement.strip():
             conn.execute(statement)
     conn.execute(_MACRO)
-
-
-def _in_transaction(conn: duckdb.DuckDBPyConnection) -> bool:
-    """Whether an explicit transaction is open: in auto-commit mode every statement gets a new id.
-
-    (A probing ``BEGIN`` would not do: inside a transaction it fails *and* aborts that transaction.)
-    """
-    first = conn.execute("SELECT txid_current()").fetchone()
-    second = conn.execute("SELECT txid_current()").fetchone()
-    return first == second
-
-
-@contextmanager
-def _atomic(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One transaction, or the caller's when one is already open (its commit/rollback then decides)."""
-    if _in_transaction(conn):
-        yield conn
-        return
-    with transaction(conn):
-        yield conn
 
 
 # --------------------------------------------------------------------------------------------- rows

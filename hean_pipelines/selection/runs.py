@@ -41,7 +41,8 @@ import duckdb
 from hean_pipelines.accounting.rounding import divide_round_half_up, round_half_up
 from hean_pipelines.ledger.schema import ensure_ledger_schema
 from hean_pipelines.registry.store import ensure_registry_schema, registry_as_of
-from hean_pipelines.selection.schema import atomic, ensure_selection_schema
+from hean_pipelines.selection.schema import ensure_selection_schema
+from hean_pipelines.warehouse.connection import atomic
 from hean_pipelines.warehouse.raw_schema import ensure_raw_schema
 
 __all__ = [

@@ -16,12 +16,7 @@ Derived tables are replaced per day (delete + insert), so every statement here i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import duckdb
-
-from hean_pipelines.warehouse.connection import transaction
 
 MONEY = "DECIMAL(38,18)"
 RATIO = "DECIMAL(38,12)"
@@ -127,20 +122,3 @@ def table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
         [schema, name],
     ).fetchone()
     return bool(found and found[0])
-
-
-def _in_transaction(conn: duckdb.DuckDBPyConnection) -> bool:
-    """Whether an explicit transaction is open (in auto-commit mode every statement gets a new id)."""
-    first = conn.execute("SELECT txid_current()").fetchone()
-    second = conn.execute("SELECT txid_current()").fetchone()
-    return first == second
-
-
-@contextmanager
-def atomic(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One transaction, or the caller's when one is already open (its commit/rollback then decides)."""
-    if _in_transaction(conn):
-        yield conn
-        return
-    with transaction(conn):
-        yield conn

@@ -64,7 +64,7 @@ from hean_pipelines.selection.rules import (
     registry_status_rule,
     statistical_loser_rule,
 )
-from hean_pipelines.selection.schema import atomic, ensure_selection_schema, table_exists
+from hean_pipelines.selection.schema import ensure_selection_schema, table_exists
 from hean_pipelines.selection.stats import (
     PBOResult,
     expected_max_sharpe,
@@ -74,6 +74,7 @@ from hean_pipelines.selection.stats import (
     probability_of_backtest_overfitting,
     weighted_mean_std,
 )
+from hean_pipelines.warehouse.connection import atomic
 
 __all__ = [
     "REGIME_DIMENSIONS",

@@ -142,3 +142,23 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def in_transaction(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether an explicit transaction is open: in auto-commit mode every statement gets a new id.
+
+    (A probing ``BEGIN`` would not do: inside a transaction it fails *and* aborts that transaction.)
+    """
+    first = conn.execute("SELECT txid_current()").fetchone()
+    second = conn.execute("SELECT txid_current()").fetchone()
+    return first == second
+
+
+@contextmanager
+def atomic(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction, or the caller's when one is already open (its commit/rollback then decides)."""
+    if in_transaction(conn):
+        yield conn
+        return
+    with transaction(conn):
+        yield conn
