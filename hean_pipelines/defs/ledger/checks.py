@@ -4,8 +4,9 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from hean_pipelines.defs.check_results import no_window_result, to_check_result
+from hean_pipelines.defs.check_results import to_check_result
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
+from hean_pipelines.defs.window_check import window_check
 from hean_pipelines.defs.windows import run_days
 from hean_pipelines.ledger import invariants
 
@@ -17,55 +18,38 @@ CLOSED_PNL_FEE_RESIDUAL = "closed_pnl_fee_residual"
 QUARANTINE_EMPTY = "quarantine_empty"
 
 
-@dg.asset_check(
+no_duplicate_entries = window_check(
     asset="ledger_entries",
     name=NO_DUPLICATE_ENTRIES,
-    blocking=True,
     description="No entry twice per (trade_id, component, process_id); no fill booked twice under two exec ids.",
+    invariant=invariants.no_duplicate_entries,
 )
-def no_duplicate_entries(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, bybit: BybitResource
-) -> dg.AssetCheckResult:
-    window = run_days(context)
-    if window is None:
-        return no_window_result()
-    with warehouse.get_reader() as conn:
-        return to_check_result(invariants.no_duplicate_entries(conn, *window, bybit.account))
 
-
-@dg.asset_check(
+nothing_lost_or_doubled = window_check(
     asset="ledger_entries",
     name=NOTHING_LOST_OR_DOUBLED,
-    blocking=True,
     description=(
         "Every raw execution and transaction is in the ledger or in quarantine, exactly once per component, "
         "and every split (fee, funding, quantity) sums exactly to its source row."
     ),
+    invariant=invariants.completeness,
 )
-def nothing_lost_or_doubled(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, bybit: BybitResource
-) -> dg.AssetCheckResult:
-    window = run_days(context)
-    if window is None:
-        return no_window_result()
-    with warehouse.get_reader() as conn:
-        return to_check_result(invariants.completeness(conn, *window, bybit.account))
 
-
-@dg.asset_check(
+transaction_log_identity = window_check(
     asset="ledger_entries",
     name=TRANSACTION_LOG_IDENTITY,
-    blocking=True,
     description="Bybit's identity on every transaction-log row: change = cashFlow + funding − fee.",
+    invariant=invariants.transaction_log_identity,
 )
-def transaction_log_identity(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, bybit: BybitResource
-) -> dg.AssetCheckResult:
-    window = run_days(context)
-    if window is None:
-        return no_window_result()
-    with warehouse.get_reader() as conn:
-        return to_check_result(invariants.transaction_log_identity(conn, *window, bybit.account))
+
+quarantine_empty = window_check(
+    asset="ledger_entries",
+    name=QUARANTINE_EMPTY,
+    description="WARN while rows sit in ledger.quarantine (out of scope or unknown), listing them.",
+    invariant=invariants.quarantine_empty,
+    severity=dg.AssetCheckSeverity.WARN,
+    blocking=False,
+)
 
 
 @dg.multi_asset_check(
@@ -117,18 +101,3 @@ def closed_pnl_reconciliation(
             severity=severity,
             metadata=result.metadata,
         )
-
-
-@dg.asset_check(
-    asset="ledger_entries",
-    name=QUARANTINE_EMPTY,
-    description="WARN while rows sit in ledger.quarantine (out of scope or unknown), listing them.",
-)
-def quarantine_empty(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, bybit: BybitResource
-) -> dg.AssetCheckResult:
-    window = run_days(context)
-    if window is None:
-        return no_window_result()
-    with warehouse.get_reader() as conn:
-        return to_check_result(invariants.quarantine_empty(conn, *window, bybit.account), dg.AssetCheckSeverity.WARN)
