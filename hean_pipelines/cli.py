@@ -9,14 +9,18 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hean_pipelines.settings import SOURCES, Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from hean_pipelines.metrics.config import MetricsConfig
+    from hean_pipelines.metrics.pipeline_status import PipelineStatusReader
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 NOT_BUILT = {
     "report": "issue #6 (orchestration: daily report)",
-    "metrics": "issue #7 (observability)",
 }
 
 
@@ -199,6 +203,60 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_setup(args: argparse.Namespace) -> tuple[Settings, MetricsConfig]:
+    from hean_pipelines.metrics.config import load_metrics_config
+
+    if args.db:
+        os.environ["HEAN_DUCKDB_PATH"] = str(args.db)
+    if getattr(args, "metrics_dir", None):
+        os.environ["HEAN_METRICS_DIR"] = str(args.metrics_dir)
+    return load_settings(), load_metrics_config()
+
+
+def _status_reader() -> PipelineStatusReader | None:
+    from hean_pipelines.defs.observability.instance import configured_status_reader
+
+    return configured_status_reader()
+
+
+def cmd_metrics_serve(args: argparse.Namespace) -> int:
+    """Serve /metrics until Ctrl-C or SIGTERM; a scrape reads DuckDB read-only and briefly."""
+    from hean_pipelines.metrics.exporter import build_collector, serve_until_stopped, start_exporter
+
+    settings, config = _metrics_setup(args)
+    host = args.host or config.host
+    port = config.port if args.port is None else args.port
+    collector = build_collector(settings.duckdb_path, config, _status_reader())
+    exporter = start_exporter(collector, host, port)
+    # One line a supervisor (or a test) can read: where to scrape.
+    print(f"hean metrics: serving http://{host}:{exporter.port}/metrics  db={settings.duckdb_path}", flush=True)
+    serve_until_stopped(exporter)
+    return 0
+
+
+def cmd_metrics_snapshot(args: argparse.Namespace) -> int:
+    """Write metrics.json and metrics.prom now (what the metrics_snapshot asset does after a run)."""
+    from hean_pipelines.metrics.files import write_snapshot_files
+    from hean_pipelines.metrics.snapshot import take_snapshot
+    from hean_pipelines.warehouse.connection import DuckDBLockedError
+
+    settings, config = _metrics_setup(args)
+    try:
+        snapshot = take_snapshot(
+            settings.duckdb_path,
+            lock_timeout_s=settings.duckdb_lock_timeout_s,
+            drawdown_limit=config.drawdown_limit,
+            status_reader=_status_reader(),
+        )
+    except (FileNotFoundError, DuckDBLockedError) as exc:
+        print(f"hean metrics snapshot: {exc}", file=sys.stderr)
+        return 1
+    files = write_snapshot_files(snapshot, config.metrics_dir)
+    print(f"last attributed day: {snapshot.last_day or 'none'}; {len(snapshot.samples)} samples")
+    print(f"wrote {files.json_path} and {files.prom_path}")
+    return 0
+
+
 def cmd_not_built(args: argparse.Namespace) -> int:
     print(f"hean {args.command}: not built yet -- see {NOT_BUILT[args.command]}", file=sys.stderr)
     return 2
@@ -252,9 +310,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--db", type=Path)
     evaluate.set_defaults(func=cmd_evaluate)
 
+    metrics = sub.add_parser("metrics", help="Prometheus metrics: the exporter and the snapshot files")
+    metrics_sub = metrics.add_subparsers(dest="metrics_command", required=True)
+    serve = metrics_sub.add_parser("serve", help="serve /metrics over HTTP (127.0.0.1:9188 by default)")
+    serve.add_argument("--port", type=int, help="port (default 9188 or HEAN_METRICS_PORT; 0: any free port)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1 or HEAN_METRICS_HOST)")
+    serve.add_argument("--db", type=Path, help="DuckDB file (default data/hean.duckdb or HEAN_DUCKDB_PATH)")
+    serve.add_argument("--metrics-dir", type=Path, help="where metrics.json is (default metrics/ or HEAN_METRICS_DIR)")
+    serve.set_defaults(func=cmd_metrics_serve)
+    snap = metrics_sub.add_parser("snapshot", help="write metrics.json and metrics.prom now")
+    snap.add_argument("--db", type=Path)
+    snap.add_argument("--metrics-dir", type=Path)
+    snap.set_defaults(func=cmd_metrics_snapshot)
+
     for name, help_text in [
         ("report", "write the daily Markdown report"),
-        ("metrics", "Prometheus metrics exporter"),
     ]:
         stub = sub.add_parser(name, help=f"{help_text} (not built yet)")
         stub.add_argument("rest", nargs=argparse.REMAINDER)

@@ -35,7 +35,7 @@ def test_incomplete_day_and_inverted_range_are_refused() -> None:
 
 
 def test_commands_not_built_yet_exit_non_zero_and_say_so(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("report", "metrics"):
+    for command in ("report",):
         assert main([command]) == 2
         assert "not built yet" in capsys.readouterr().err
 
@@ -44,6 +44,9 @@ def test_parser_knows_every_public_command() -> None:
     parser = build_parser()
     for argv in (["run", "--days", "3"], ["sandbox", "--port", "1"], ["import-bybit", "f.json"]):
         assert parser.parse_args(argv).command == argv[0]
+    serve = parser.parse_args(["metrics", "serve", "--port", "0", "--db", "x.duckdb"])
+    assert (serve.command, serve.metrics_command, serve.port, serve.host) == ("metrics", "serve", 0, None)
+    assert parser.parse_args(["metrics", "snapshot"]).metrics_command == "snapshot"
 
 
 def test_bad_source_is_a_named_configuration_error(
