@@ -10,8 +10,11 @@ DAYS ?= 30
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv dagster-home run dev test check lint report evaluate test-truth-layer test-selector \
-        test-openai test-idempotency up docker-logs monitoring-up monitoring-down monitoring-logs
+.PHONY: help venv dagster-home prometheus run dev test check lint report evaluate test-truth-layer test-selector \
+        test-openai test-idempotency test-observability up docker-logs monitoring-up monitoring-down monitoring-logs
+
+# Root installs directly (CI, containers); anyone else through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -34,7 +37,11 @@ run: venv dagster-home ## materialize the whole pipeline for the last $(DAYS) co
 dev: venv dagster-home ## open the Dagster UI on http://127.0.0.1:3000 (schedules and sensors run too)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
-test: venv dagster-home ## ruff, mypy and the whole test suite
+prometheus: ## install Prometheus and promtool (Debian package) when missing: the observability tests run them
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus)
+
+test: venv dagster-home prometheus ## ruff, mypy and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -59,9 +66,28 @@ test-openai: venv ## the process factory: model, safety filter, OpenAI over loop
 test-selector: venv ## the selector: statistics (published values), rules, scoring, walk-forward
 	$(BIN)/pytest -n 2 --dist loadfile hean_pipelines_tests/selection
 
+test-observability: venv dagster-home prometheus ## metrics, exporter, a real Prometheus over every dashboard query, alert rules
+	$(BIN)/pytest -n 2 --dist loadfile hean_pipelines_tests/metrics hean_pipelines_tests/monitoring \
+		hean_pipelines_tests/defs/observability
+
 evaluate: venv ## walk-forward evaluation of the selector over the last 30 days (after `make run`)
 	$(BIN)/hean evaluate --days 30
 
-check report up docker-logs monitoring-up monitoring-down monitoring-logs:
+up: ## the docker-compose stack: Postgres, Dagster code server, webserver (:3001), daemon, exporter, Prometheus (:9091), Grafana (:3000)
+	@monitoring/stack.sh up
+
+docker-logs: ## follow the docker-compose stack's logs
+	@monitoring/stack.sh docker-logs
+
+monitoring-up: venv prometheus ## exporter + Prometheus + Grafana in Docker; without Docker a local Prometheus and exporter
+	@monitoring/stack.sh monitoring-up
+
+monitoring-down: ## stop what monitoring-up started
+	@monitoring/stack.sh monitoring-down
+
+monitoring-logs: ## follow the exporter's and Prometheus' logs
+	@monitoring/stack.sh monitoring-logs
+
+check report:
 	@echo "make $@: not built yet -- see the open issues (truth layer #3, selector #4, factory #5, orchestration #6, observability #7)" >&2
 	@exit 2

@@ -53,7 +53,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "hean_health_score",
         "gauge",
         "Health score in [0, 1]: weighted mean of freshness, checks, API errors and drawdown (README: health score).",
-        unit="ratio-like score",
+        unit="score",
         source="computed from the components below",
     ),
     MetricSpec(
@@ -314,7 +314,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "hean_metrics_read_duration_seconds",
         "gauge",
-        "How long the last successful read held DuckDB open (and read the Dagster instance).",
+        "Duration of the last successful DuckDB read, lock wait included: the longest a writer waited for it.",
         unit="seconds",
         source="exporter",
     ),

@@ -53,6 +53,7 @@ def take_snapshot(
     started = time.monotonic()
     with reader(db_path, lock_timeout_s=lock_timeout_s) as conn:
         reading = read_warehouse(conn)
+    held_s = time.monotonic() - started  # how long a writer could have been kept waiting by this read
     taken_at = clock()
     samples: list[Sample] = list(reading.samples)
     status = _pipeline_status(status_reader)
@@ -81,5 +82,5 @@ def take_snapshot(
     samples += [Sample("hean_health_component", value, {"component": name}) for name, value in components.items()]
     samples.append(Sample("hean_health_score", health_score(components)))
     samples.append(Sample("hean_metrics_snapshot_timestamp_seconds", taken_at))
-    samples.append(Sample("hean_metrics_read_duration_seconds", time.monotonic() - started))
+    samples.append(Sample("hean_metrics_read_duration_seconds", held_s))
     return MetricsSnapshot(taken_at=taken_at, last_day=reading.last_day, samples=tuple(samples))
