@@ -54,7 +54,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "gauge",
         "Health score in [0, 1]: weighted mean of freshness, checks, API errors and drawdown (README: health score).",
         unit="score",
-        source="computed from the components below",
+        source="hean_health_component",
     ),
     MetricSpec(
         "hean_health_component",
@@ -62,7 +62,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "One component of the health score in [0, 1] (freshness, checks, api_errors, drawdown); absent when unknown.",
         labels=("component",),
         unit="score",
-        source="see README: health score",
+        source="warehouse, Dagster instance, clock",
     ),
     MetricSpec(
         "hean_actions_enabled",
@@ -321,17 +321,6 @@ METRICS: tuple[MetricSpec, ...] = (
 )
 
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in METRICS}
-
-# Exporter-only families: they describe the serving process, not the warehouse, so the snapshot file
-# written by the pipeline does not carry them.
-EXPORTER_METRICS = frozenset(
-    {
-        "hean_metrics_snapshot_stale",
-        "hean_metrics_snapshot_age_seconds",
-        "hean_metrics_read_failures_total",
-    }
-)
-
 
 def spec_for_sample(sample_name: str) -> MetricSpec:
     """The family a sample belongs to (``hean_api_latency_seconds_bucket`` -> the histogram)."""
