@@ -322,6 +322,7 @@ METRICS: tuple[MetricSpec, ...] = (
 
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in METRICS}
 
+
 def spec_for_sample(sample_name: str) -> MetricSpec:
     """The family a sample belongs to (``hean_api_latency_seconds_bucket`` -> the histogram)."""
     if sample_name in BY_NAME:

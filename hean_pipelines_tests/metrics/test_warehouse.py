@@ -100,11 +100,11 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ("r4", now - timedelta(minutes=3), "/v5/order/history", 200, 10006, 40.0),  # beyond the last bucket
             ("r5", now - timedelta(days=2), "/v5/order/history", 500, None, 1.0),  # error, but older than 24 h
         ]
-        for request_id, ts, endpoint, status, ret_code, latency in requests:
+        for request_id, ts, endpoint, http_status, ret_code, latency in requests:
             conn.execute(
                 """INSERT INTO raw.api_requests (request_id, ts, endpoint, status, ret_code, latency_seconds)
                    VALUES (?, ?, ?, ?, ?, ?)""",
-                [request_id, ts, endpoint, status, ret_code, latency],
+                [request_id, ts, endpoint, http_status, ret_code, latency],
             )
         fills = [  # (exec_id, side, price, qty, mark, is_maker, process, split_rule, day)
             ("x1", "Buy", "101", "1", "100", True, "illusion", "owner", D),

@@ -259,7 +259,9 @@ def _expectations(truth: Truth, last_success_end: float, checked_assets: set[str
 
     # Safety
     headline, truth_total = truth.per_process("pnl", week, day), truth.per_process("total", week, day)
-    illusion = {("process", pid): float(headline[(pid,)] > 0 and truth_total[(pid,)] <= 0) for (pid,) in headline}
+    illusion: dict[Key, float] = {
+        ("process", pid): float(headline[(pid,)] > 0 and truth_total[(pid,)] <= 0) for (pid,) in headline
+    }
     portfolio_headline, portfolio_truth = truth.rows(
         "SELECT sum(pnl), sum(total) FROM attribution.portfolio_daily WHERE date BETWEEN ? AND ?", week, day
     )[0]

@@ -187,7 +187,7 @@ def test_the_dashboard_uses_only_catalog_metrics_and_shows_what_the_issue_asks_f
         "hean_data_staleness_seconds",
         "hean_metrics_snapshot_age_seconds",
     } <= families
-    sections = {}
+    sections: dict[str, list[str]] = {}
     current = ""
     for panel in DASHBOARD["panels"]:
         if panel["type"] == "row":

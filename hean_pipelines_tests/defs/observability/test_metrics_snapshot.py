@@ -75,4 +75,4 @@ def test_the_materialization_carries_counts_totals_and_a_preview(sandbox_pipelin
     )
     assert metadata["truth_total_cumulative_usd"] == cumulative
     for process_id in ("edge_momentum", "loser_meanrev", "noise_scalper", "unattributed"):
-        assert f"| {process_id} |" in metadata["last_day_by_process"]
+        assert f"| {process_id} |" in str(metadata["last_day_by_process"])
