@@ -224,6 +224,7 @@ def cmd_metrics_serve(args: argparse.Namespace) -> int:
     from hean_pipelines.metrics.exporter import build_collector, serve_until_stopped, start_exporter
 
     settings, config = _metrics_setup(args)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the instance's storage migrations chatter at INFO
     host = args.host or config.host
     port = config.port if args.port is None else args.port
     collector = build_collector(settings.duckdb_path, config, _status_reader())

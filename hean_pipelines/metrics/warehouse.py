@@ -21,6 +21,7 @@ import duckdb
 from hean_pipelines.accounting.rounding import divide_round_half_up
 from hean_pipelines.metrics.catalog import PERIOD_7D, PERIOD_CUMULATIVE, PERIOD_DAY, PERIODS
 from hean_pipelines.metrics.samples import Sample
+from hean_pipelines.registry.catalog import UNATTRIBUTED
 
 PROFIT_ILLUSION_WINDOW_DAYS = 7
 """The trailing window of the profit-illusion flag, and of ``period="7d"``: D-6..D."""
@@ -46,12 +47,10 @@ API_LATENCY_BUCKETS_S: tuple[float, ...] = (
 )
 """Histogram bucket bounds (seconds) of ``hean_api_latency_seconds``; +Inf is added."""
 
-UNATTRIBUTED = "unattributed"
 BPS = Decimal(10_000)
 RATIO_QUANTUM = Decimal("0.000000000001")  # 12 dp, as the selector rounds its ratios
 
-_ATTRIBUTION_COLUMNS = ("pnl", "realized_pnl", "fees", "funding", "rewards", "opportunity_cost", "total")
-_METRIC_OF_COLUMN = {
+_METRIC_OF_COLUMN = {  # attribution.process_daily column -> metric
     "pnl": "hean_pnl_usd",
     "realized_pnl": "hean_realized_pnl_usd",
     "fees": "hean_fees_usd",
@@ -86,8 +85,8 @@ def _tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _since(period: str) -> str:
-    """The named parameter holding the first day of ``period`` (the last day is always ``$d``)."""
-    return f"$since_{period}"
+    """Name of the query parameter holding the first day of ``period`` (the last day is always ``$d``)."""
+    return f"since_{period}"
 
 
 def _period_params(last_day: date) -> dict[str, date]:
@@ -96,14 +95,14 @@ def _period_params(last_day: date) -> dict[str, date]:
         PERIOD_7D: last_day - timedelta(days=PROFIT_ILLUSION_WINDOW_DAYS - 1),
         PERIOD_CUMULATIVE: date.min,
     }
-    return {"d": last_day, **{_since(p)[1:]: first for p, first in first_days.items()}}
+    return {"d": last_day, **{_since(p): first for p, first in first_days.items()}}
 
 
 def _per_period(aggregate: str, alias: str, date_column: str, condition: str = "") -> list[str]:
     """``<aggregate> FILTER (WHERE <date in period> [AND condition]) AS <alias>__<period>`` for each period."""
     extra = f" AND {condition}" if condition else ""
     return [
-        f"{aggregate} FILTER (WHERE {date_column} BETWEEN {_since(p)} AND $d{extra}) AS {alias}__{p}" for p in PERIODS
+        f"{aggregate} FILTER (WHERE {date_column} BETWEEN ${_since(p)} AND $d{extra}) AS {alias}__{p}" for p in PERIODS
     ]
 
 
@@ -117,7 +116,7 @@ def _ratio(numerator: Decimal | None, denominator: Decimal | None) -> float | No
 
 
 def _attribution(conn: duckdb.DuckDBPyConnection, last_day: date) -> Iterable[Sample]:
-    columns = [c for column in _ATTRIBUTION_COLUMNS for c in _per_period(f"sum({column})", column, "date")]
+    columns = [c for column in _METRIC_OF_COLUMN for c in _per_period(f"sum({column})", column, "date")]
     sql = f"""
 SELECT process_id, {", ".join(columns)},
        sum(unrealized_pnl_eod) FILTER (WHERE date = $d) AS unrealized_eod
@@ -131,11 +130,11 @@ GROUP BY process_id ORDER BY process_id
     for row in cursor.fetchall():
         record = dict(zip(names, row, strict=True))
         process_id = record["process_id"]
-        for column in _ATTRIBUTION_COLUMNS:
+        for column, metric in _METRIC_OF_COLUMN.items():
             for period in PERIODS:
                 value = record[f"{column}__{period}"]
                 if value is not None:  # no row in the window: no series
-                    yield Sample(_METRIC_OF_COLUMN[column], float(value), {"process_id": process_id, "period": period})
+                    yield Sample(metric, float(value), {"process_id": process_id, "period": period})
         if record["unrealized_eod"] is not None:
             yield Sample("hean_unrealized_pnl_usd", float(record["unrealized_eod"]), {"process_id": process_id})
         if record[f"pnl__{PERIOD_7D}"] is not None:
@@ -163,17 +162,17 @@ def _portfolio(conn: duckdb.DuckDBPyConnection, last_day: date) -> tuple[Decimal
 
 # The owner of an order: the registry process whose link_prefix is the part of orderLinkId before its
 # first '-' (prefixes are unique and never reassigned), else `unattributed` -- the ledger's own rule.
-_ORDER_OWNER_SQL = """
+_ORDER_OWNER_SQL = f"""
 WITH prefixes AS (
     SELECT DISTINCT link_prefix, process_id FROM registry.processes WHERE link_prefix IS NOT NULL
 )
-SELECT coalesce(p.process_id, 'unattributed') AS process_id, o.order_status, o.day
+SELECT coalesce(p.process_id, '{UNATTRIBUTED}') AS process_id, o.order_status, o.day
 FROM raw.bybit_orders o
 LEFT JOIN prefixes p
   ON strpos(o.order_link_id, '-') > 1 AND p.link_prefix = split_part(o.order_link_id, '-', 1)
 """
 
-_ORDER_OWNER_NO_REGISTRY_SQL = "SELECT 'unattributed' AS process_id, order_status, day FROM raw.bybit_orders"
+_ORDER_OWNER_NO_REGISTRY_SQL = f"SELECT '{UNATTRIBUTED}' AS process_id, order_status, day FROM raw.bybit_orders"
 
 
 def _orders(conn: duckdb.DuckDBPyConnection, last_day: date | None, has_registry: bool) -> Iterable[Sample]:

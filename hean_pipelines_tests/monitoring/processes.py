@@ -59,6 +59,16 @@ def hean_env(folder: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM (both servers shut down cleanly on it), then SIGKILL if it takes too long."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def exporter(env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
     """`hean metrics serve --port 0` as a subprocess; yields its base URL once it serves."""
@@ -81,12 +91,7 @@ def exporter(env: dict[str, str], cwd: Path, log: Path) -> Iterator[str]:
             url = line.split("serving ", 1)[1].split()[0].removesuffix("/metrics")
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
             if proc.stdout is not None:
                 proc.stdout.close()
 
@@ -158,12 +163,7 @@ def prometheus(config: Path, folder: Path) -> Iterator[Prometheus]:
         try:
             yield Prometheus(f"http://127.0.0.1:{port}")
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
 
 
 def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
