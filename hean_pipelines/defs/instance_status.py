@@ -86,6 +86,11 @@ def project_check_specs() -> tuple[dg.AssetCheckSpec, ...]:
     return tuple(graph.get_check_spec(key) for key in sorted(graph.asset_check_keys, key=str))
 
 
+def check_spec(key: dg.AssetCheckKey) -> dg.AssetCheckSpec | None:
+    """The project's spec of one check, ``None`` for a check the project does not define."""
+    return next((spec for spec in project_check_specs() if spec.key == key), None)
+
+
 def run_window(run: DagsterRun) -> tuple[str, str] | None:
     """First and last partition key of a run: its range tags, or its single partition."""
     tags = run.tags
@@ -110,13 +115,10 @@ def _days(metadata: dict) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def _check_result(spec: dg.AssetCheckSpec, record: AssetCheckExecutionRecord) -> CheckResult | None:
-    if record.status is AssetCheckExecutionRecordStatus.PLANNED or record.event is None:
-        return None
-    dagster_event = record.event.dagster_event
-    evaluation = dagster_event.event_specific_data if dagster_event else None
-    if not isinstance(evaluation, dg.AssetCheckEvaluation):
-        return None
+def evaluation_result(
+    spec: dg.AssetCheckSpec, evaluation: dg.AssetCheckEvaluation, run_id: str, timestamp: float
+) -> CheckResult:
+    """A check evaluation (from the event log or from a run's own events) as a :class:`CheckResult`."""
     metadata = dict(evaluation.metadata or {})
     return CheckResult(
         asset=spec.asset_key.to_user_string(),
@@ -124,11 +126,21 @@ def _check_result(spec: dg.AssetCheckSpec, record: AssetCheckExecutionRecord) ->
         passed=bool(evaluation.passed),
         severity=evaluation.severity.value,
         blocking=bool(spec.blocking),
-        run_id=record.run_id,
-        timestamp=record.create_timestamp,
+        run_id=run_id,
+        timestamp=timestamp,
         failing_days=_days(metadata),
         description=_text(metadata, "summary") or (spec.description or ""),
     )
+
+
+def _check_result(spec: dg.AssetCheckSpec, record: AssetCheckExecutionRecord) -> CheckResult | None:
+    if record.status is AssetCheckExecutionRecordStatus.PLANNED or record.event is None:
+        return None
+    dagster_event = record.event.dagster_event
+    evaluation = dagster_event.event_specific_data if dagster_event else None
+    if not isinstance(evaluation, dg.AssetCheckEvaluation):
+        return None
+    return evaluation_result(spec, evaluation, record.run_id, record.create_timestamp)
 
 
 def _specs_for(asset_keys: Iterable[dg.AssetKey] | None) -> list[dg.AssetCheckSpec]:
