@@ -45,6 +45,9 @@ test: venv dagster-home ## ruff, mypy and the whole test suite
 check: venv dagster-home ## the CI gate: every asset check over 4 fixed sandbox weeks on a fresh warehouse
 	$(BIN)/hean check --workdir $(CHECK_DIR)
 
+report: venv dagster-home ## the daily Markdown report (reports/daily/<date>.md); DATE=YYYY-MM-DD, default the last run day
+	$(BIN)/hean report $(if $(DATE),--date $(DATE))
+
 lint: venv ## ruff and mypy only
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -66,6 +69,6 @@ test-selector: venv ## the selector: statistics (published values), rules, scori
 evaluate: venv ## walk-forward evaluation of the selector over the last 30 days (after `make run`)
 	$(BIN)/hean evaluate --days 30
 
-report up docker-logs monitoring-up monitoring-down monitoring-logs:
+up docker-logs monitoring-up monitoring-down monitoring-logs:
 	@echo "make $@: not built yet -- see the open issues (truth layer #3, selector #4, factory #5, orchestration #6, observability #7)" >&2
 	@exit 2

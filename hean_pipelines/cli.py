@@ -15,7 +15,6 @@ from hean_pipelines.settings import SOURCES, Settings, SettingsError, load_setti
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 NOT_BUILT = {
-    "report": "issue #6 (orchestration: daily report)",
     "metrics": "issue #7 (observability)",
 }
 
@@ -246,6 +245,54 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_report_day(db: Path) -> date:
+    """The last day a run of the daily job covered, else the last attributed day, else yesterday."""
+    import dagster as dg
+
+    from hean_pipelines.defs.instance_status import run_window
+    from hean_pipelines.defs.jobs import DAILY_PIPELINE_JOB
+
+    records = dg.DagsterInstance.get().get_run_records(filters=dg.RunsFilter(job_name=DAILY_PIPELINE_JOB), limit=1)
+    window = run_window(records[0].dagster_run) if records else None
+    if window:
+        return date.fromisoformat(window[1])
+    if db.exists():
+        import duckdb
+
+        from hean_pipelines.warehouse.connection import reader
+
+        with reader(db) as conn:
+            try:
+                row = conn.execute("SELECT max(date) FROM attribution.portfolio_daily").fetchone()
+            except duckdb.CatalogException:  # no attribution built yet
+                row = None
+            if row and row[0]:
+                return row[0]
+    return datetime.now(UTC).date() - timedelta(days=1)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the daily Markdown report for one day (default: the last day a run covered) and print it."""
+    if args.db:
+        os.environ["HEAN_DUCKDB_PATH"] = str(args.db)
+    settings = load_settings()
+    import dagster as dg
+
+    from hean_pipelines.defs.reporting.daily_report_writer import write_report
+    from hean_pipelines.pipeline_runner import ensure_dagster_home
+
+    ensure_dagster_home(PROJECT_ROOT)
+    day = args.date or _default_report_day(settings.duckdb_path)
+    reports_dir = args.out or settings.reports_dir
+    path, text = write_report(
+        settings.duckdb_path, dg.DagsterInstance.get(), day, reports_dir, settings.duckdb_lock_timeout_s
+    )
+    if not args.quiet:
+        print(text)
+    print(f"report saved: {path}")
+    return 0
+
+
 def cmd_not_built(args: argparse.Namespace) -> int:
     print(f"hean {args.command}: not built yet -- see {NOT_BUILT[args.command]}", file=sys.stderr)
     return 2
@@ -307,8 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--db", type=Path)
     evaluate.set_defaults(func=cmd_evaluate)
 
+    report = sub.add_parser("report", help="write the daily Markdown report under reports/daily/ and print it")
+    report.add_argument("--date", type=_parse_date, help="the day (default: the last day a run covered)")
+    report.add_argument("--db", type=Path)
+    report.add_argument("--out", type=Path, help="reports directory (default reports/ or HEAN_REPORTS_DIR)")
+    report.add_argument("--quiet", action="store_true", help="only print where the report was saved")
+    report.set_defaults(func=cmd_report)
+
     for name, help_text in [
-        ("report", "write the daily Markdown report"),
         ("metrics", "Prometheus metrics exporter"),
     ]:
         stub = sub.add_parser(name, help=f"{help_text} (not built yet)")

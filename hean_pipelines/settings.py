@@ -66,6 +66,7 @@ class Settings:
     duckdb_lock_timeout_s: float = 60.0
     ledger_start: date | None = None
     hurdle_rate: Decimal = DEFAULT_HURDLE_RATE
+    reports_dir: Path = Path("reports")
 
     @property
     def has_api_key(self) -> bool:
@@ -125,4 +126,5 @@ def load_settings() -> Settings:
         duckdb_lock_timeout_s=float(_env_int("HEAN_DUCKDB_LOCK_TIMEOUT_S", 60)),
         ledger_start=_env_date("HEAN_LEDGER_START", date.min) if os.environ.get("HEAN_LEDGER_START") else None,
         hurdle_rate=_env_decimal("HEAN_HURDLE_RATE", DEFAULT_HURDLE_RATE),
+        reports_dir=Path(os.environ.get("HEAN_REPORTS_DIR", "").strip() or "reports"),
     )

@@ -35,14 +35,20 @@ def test_incomplete_day_and_inverted_range_are_refused() -> None:
 
 
 def test_commands_not_built_yet_exit_non_zero_and_say_so(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("report", "metrics"):
+    for command in ("metrics",):
         assert main([command]) == 2
         assert "not built yet" in capsys.readouterr().err
 
 
 def test_parser_knows_every_public_command() -> None:
     parser = build_parser()
-    for argv in (["run", "--days", "3"], ["sandbox", "--port", "1"], ["import-bybit", "f.json"]):
+    for argv in (
+        ["run", "--days", "3", "--day-by-day"],
+        ["sandbox", "--port", "1"],
+        ["import-bybit", "f.json"],
+        ["check", "--workdir", "x"],
+        ["report", "--date", "2026-01-05"],
+    ):
         assert parser.parse_args(argv).command == argv[0]
 
 

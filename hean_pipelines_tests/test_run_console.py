@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from hean_pipelines.defs.instance_status import CheckResult
 from hean_pipelines.pipeline_runner import RunOutcome
 from hean_pipelines.run_console import day_ranges, gate_problems, render_check_table
+from hean_pipelines.run_status import CheckResult
 
 
 def _check(passed: bool, days: tuple[str, ...] = ()) -> CheckResult:

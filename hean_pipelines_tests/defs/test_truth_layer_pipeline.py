@@ -12,7 +12,7 @@ from hean_pipelines.bybit.sandbox.server import SandboxConfig, SandboxServer
 from hean_pipelines.bybit.sandbox.simulator import SandboxAccount
 from hean_pipelines.warehouse.checksum import raw_table_checksums, table_checksum
 from hean_pipelines.warehouse.connection import connect
-from hean_pipelines_tests.defs.test_ingest_pipeline import hean
+from hean_pipelines_tests.hean_cli import hean
 
 DERIVED = (
     "ledger.entries",
