@@ -14,22 +14,15 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from hean_pipelines.warehouse.connection import connect
+from hean_pipelines_tests.defs.conftest import SANDBOX_WEEK
 from hean_pipelines_tests.hean_cli import hean
 
-FIRST, LAST = "2026-01-05", "2026-01-11"
+FIRST, LAST = SANDBOX_WEEK
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("report")
-    run = hean(folder, "run", "--start", FIRST, "--end", LAST)
-    assert run.returncode == 0, run.stdout + run.stderr
-    return folder
-
-
-@pytest.fixture(scope="module")
-def sql(built: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = connect(built / "hean.duckdb", read_only=True)
+def sql(sandbox_week: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = connect(sandbox_week / "hean.duckdb", read_only=True)
     yield conn
     conn.close()
 
@@ -53,19 +46,19 @@ def _one(conn: duckdb.DuckDBPyConnection, query: str) -> tuple:
     return row
 
 
-def test_the_pipeline_writes_one_report_per_day_and_shows_the_last_in_the_ui(built: Path) -> None:
-    days = sorted(p.stem for p in (built / "reports" / "daily").glob("*.md"))
+def test_the_pipeline_writes_one_report_per_day_and_shows_the_last_in_the_ui(sandbox_week: Path) -> None:
+    days = sorted(p.stem for p in (sandbox_week / "reports" / "daily").glob("*.md"))
     assert days == [f"2026-01-{d:02d}" for d in range(5, 12)]
-    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(built / "dagster_home")))
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(sandbox_week / "dagster_home")))
     event = instance.get_latest_materialization_event(dg.AssetKey("daily_report"))
     assert event is not None and event.asset_materialization is not None
     shown = event.asset_materialization.metadata["report"]
     assert isinstance(shown, dg.MarkdownMetadataValue)
-    assert shown.md_str == (built / "reports" / "daily" / f"{LAST}.md").read_text()
+    assert shown.md_str == (sandbox_week / "reports" / "daily" / f"{LAST}.md").read_text()
 
 
-def test_portfolio_and_processes_match_the_warehouse(built: Path, sql: duckdb.DuckDBPyConnection) -> None:
-    text = (built / "reports" / "daily" / "2026-01-08.md").read_text()
+def test_portfolio_and_processes_match_the_warehouse(sandbox_week: Path, sql: duckdb.DuckDBPyConnection) -> None:
+    text = (sandbox_week / "reports" / "daily" / "2026-01-08.md").read_text()
     equity, total, fees = _one(
         sql, "SELECT equity, total, fees FROM attribution.portfolio_daily WHERE date = DATE '2026-01-08'"
     )
@@ -87,7 +80,7 @@ def test_portfolio_and_processes_match_the_warehouse(built: Path, sql: duckdb.Du
     assert shown == {pid: _cents(value) for pid, value in expected.items()}
 
 
-def test_profit_illusion_flags_match_an_independent_query(built: Path, sql: duckdb.DuckDBPyConnection) -> None:
+def test_profit_illusion_flags_match_an_independent_query(sandbox_week: Path, sql: duckdb.DuckDBPyConnection) -> None:
     for day in ("2026-01-09", LAST):
         expected = {
             pid
@@ -97,22 +90,24 @@ def test_profit_illusion_flags_match_an_independent_query(built: Path, sql: duck
                     GROUP BY 1 HAVING sum(pnl) > 0 AND sum(total) <= 0"""
             ).fetchall()
         }
-        text = (built / "reports" / "daily" / f"{day}.md").read_text()
+        text = (sandbox_week / "reports" / "daily" / f"{day}.md").read_text()
         flagged = {row[0] for row in _rows(_section(text, "Profit illusion"))} - {"portfolio"}
         assert flagged == expected, day
         marked = {row[0] for row in _rows(_section(text, "Processes")) if "illusion" in row[-1]}
         assert marked == expected, day
 
 
-def test_every_check_passed_and_the_decisions_are_listed(built: Path, sql: duckdb.DuckDBPyConnection) -> None:
-    text = (built / "reports" / "daily" / f"{LAST}.md").read_text()
+def test_every_check_passed_and_the_decisions_are_listed(
+    tmp_path: Path, sandbox_week: Path, sql: duckdb.DuckDBPyConnection
+) -> None:
+    text = (sandbox_week / "reports" / "daily" / f"{LAST}.md").read_text()
     checks = _rows(_section(text, "Checks"))
     assert len(checks) == 9 and {row[1] for row in checks} == {"PASS"}
     # Written inside the run, so the run was still going; rewritten afterwards, the run has succeeded.
     assert "All 9 checks evaluated so far passed" in text
-    rewritten = hean(built, "report", "--date", LAST, "--out", str(built / "after"))
+    rewritten = hean(sandbox_week, "report", "--date", LAST, "--out", str(tmp_path))
     assert rewritten.returncode == 0, rewritten.stderr
-    after = (built / "after" / "daily" / f"{LAST}.md").read_text()
+    after = (tmp_path / "daily" / f"{LAST}.md").read_text()
     assert "All 9 checks passed; the numbers below are the truth layer's." in after
     assert (
         after.split("## Portfolio")[1].split("## Data freshness")[0]
@@ -124,9 +119,9 @@ def test_every_check_passed_and_the_decisions_are_listed(built: Path, sql: duckd
     assert "Actions are OFF" in text
 
 
-def test_a_day_whose_checks_failed_still_gets_a_report_that_says_so(tmp_path: Path, built: Path) -> None:
-    shutil.copy(built / "hean.duckdb", tmp_path / "hean.duckdb")
-    shutil.copytree(built / "dagster_home", tmp_path / "dagster_home")
+def test_a_day_whose_checks_failed_still_gets_a_report_that_says_so(tmp_path: Path, sandbox_week: Path) -> None:
+    shutil.copy(sandbox_week / "hean.duckdb", tmp_path / "hean.duckdb")
+    shutil.copytree(sandbox_week / "dagster_home", tmp_path / "dagster_home")
     conn = connect(tmp_path / "hean.duckdb")
     try:
         conn.execute(
