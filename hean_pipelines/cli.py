@@ -19,10 +19,6 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-NOT_BUILT = {
-    "report": "issue #6 (orchestration: daily report)",
-}
-
 
 def _load_dotenv() -> None:
     env_file = Path.cwd() / ".env"
@@ -93,24 +89,71 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"hean run: {first} is before the partitions' start date {settings.start_date} (HEAN_START_DATE)"
         )
-    from hean_pipelines.pipeline_runner import ensure_dagster_home, run_days
+    from hean_pipelines.pipeline_runner import ensure_dagster_home, run_day_by_day, run_days
+    from hean_pipelines.run_console import render_day_by_day, render_outcome
 
     home = ensure_dagster_home(PROJECT_ROOT)
     print(
         f"hean run: {first}..{last} ({(last - first).days + 1} days) source={settings.source} "
-        f"db={settings.duckdb_path} DAGSTER_HOME={home}"
+        f"db={settings.duckdb_path} DAGSTER_HOME={home}" + (" day by day" if args.day_by_day else "")
     )
-    outcome = run_days(first, last)
-    print(f"run {outcome.run_id}: {'SUCCESS' if outcome.success else 'FAILURE'}")
-    if outcome.materialized:
-        print("materialized: " + ", ".join(sorted(set(outcome.materialized))))
-    for step in outcome.failed_steps:
-        print(f"  failed step: {step}")
-    for check in outcome.failed_checks:
-        print(f"  failed check: {check}")
+    if args.day_by_day:
+        outcomes = run_day_by_day(first, last)
+        for outcome in outcomes:
+            print("\n".join(render_outcome(outcome)))
+        print("\n".join(render_day_by_day(outcomes)))
+        success = all(outcome.success for outcome in outcomes)
+    else:
+        outcome = run_days(first, last)
+        print("\n".join(render_outcome(outcome)))
+        success = outcome.success
     print(f"data: {settings.duckdb_path.resolve()}  (query it read-only: README, section 'The warehouse')")
     print("UI:   make dev  ->  http://127.0.0.1:3000")
-    return 0 if outcome.success else 1
+    return 0 if success else 1
+
+
+# The CI gate's fixed window: four sandbox weeks from the sandbox's first (flat) Monday -- long enough
+# for the selector to pass its 10-run gate and for every process and transaction type to appear.
+CHECK_FIRST_DAY = date(2025, 12, 29)
+CHECK_LAST_DAY = date(2026, 1, 25)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Materialize the whole graph for a fixed sandbox window on a fresh warehouse; fail on any failed check."""
+    import shutil
+
+    workdir = args.workdir.resolve()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    # A fresh warehouse and instance every time: the gate judges the code, not what an earlier run left.
+    os.environ.update(
+        {
+            "HEAN_SOURCE": "sandbox",
+            "HEAN_DUCKDB_PATH": str(workdir / "hean.duckdb"),
+            "HEAN_START_DATE": args.start.isoformat(),
+            "DAGSTER_HOME": str(workdir / "dagster_home"),
+        }
+    )
+    os.environ.pop("HEAN_LEDGER_START", None)
+    if args.sandbox_url:
+        os.environ["HEAN_SANDBOX_URL"] = args.sandbox_url
+    settings = load_settings()
+    from hean_pipelines.pipeline_runner import ensure_dagster_home, run_days
+    from hean_pipelines.run_console import day_ranges, gate_problems, render_check_table
+
+    ensure_dagster_home(PROJECT_ROOT)
+    faults = f" faults={settings.sandbox_faults}" if settings.sandbox_faults else ""
+    print(f"hean check: {args.start}..{args.end} on a fresh sandbox warehouse in {workdir}{faults}")
+    outcome = run_days(args.start, args.end)
+    print("\n".join(render_check_table(outcome)))
+    failed = gate_problems(outcome)
+    if not failed:
+        print(f"hean check: PASSED -- {len(outcome.checks)} checks over {(args.end - args.start).days + 1} days")
+        return 0
+    days = day_ranges(outcome.failed_days) or "(see above)"
+    print(f"hean check: FAILED -- {failed} problem(s); failing days: {days}; run {outcome.run_id}", file=sys.stderr)
+    return 1
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -205,7 +248,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _metrics_setup(args: argparse.Namespace) -> tuple[Settings, MetricsConfig]:
     from hean_pipelines.metrics.config import load_metrics_config
+    from hean_pipelines.pipeline_runner import ensure_dagster_home
 
+    ensure_dagster_home(PROJECT_ROOT)  # the instance `hean run` records into: run and check status come from it
     if args.db:
         os.environ["HEAN_DUCKDB_PATH"] = str(args.db)
     if getattr(args, "metrics_dir", None):
@@ -258,9 +303,52 @@ def cmd_metrics_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_not_built(args: argparse.Namespace) -> int:
-    print(f"hean {args.command}: not built yet -- see {NOT_BUILT[args.command]}", file=sys.stderr)
-    return 2
+def _default_report_day(db: Path) -> date:
+    """The last day a run of the daily job covered, else the last attributed day, else yesterday."""
+    import dagster as dg
+
+    from hean_pipelines.defs.instance_status import run_window
+    from hean_pipelines.defs.jobs import DAILY_PIPELINE_JOB
+
+    records = dg.DagsterInstance.get().get_run_records(filters=dg.RunsFilter(job_name=DAILY_PIPELINE_JOB), limit=1)
+    window = run_window(records[0].dagster_run) if records else None
+    if window:
+        return date.fromisoformat(window[1])
+    if db.exists():
+        import duckdb
+
+        from hean_pipelines.warehouse.connection import reader
+
+        with reader(db) as conn:
+            try:
+                row = conn.execute("SELECT max(date) FROM attribution.portfolio_daily").fetchone()
+            except duckdb.CatalogException:  # no attribution built yet
+                row = None
+            if row and row[0]:
+                return row[0]
+    return datetime.now(UTC).date() - timedelta(days=1)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the daily Markdown report for one day (default: the last day a run covered) and print it."""
+    if args.db:
+        os.environ["HEAN_DUCKDB_PATH"] = str(args.db)
+    settings = load_settings()
+    import dagster as dg
+
+    from hean_pipelines.defs.reporting.daily_report_writer import write_report
+    from hean_pipelines.pipeline_runner import ensure_dagster_home
+
+    ensure_dagster_home(PROJECT_ROOT)
+    day = args.date or _default_report_day(settings.duckdb_path)
+    reports_dir = args.out or settings.reports_dir
+    path, text = write_report(
+        settings.duckdb_path, dg.DagsterInstance.get(), day, reports_dir, settings.duckdb_lock_timeout_s
+    )
+    if not args.quiet:
+        print(text)
+    print(f"report saved: {path}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,7 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source", choices=SOURCES, help="default: live when BYBIT keys are set, else sandbox")
     run.add_argument("--sandbox-url", help="use a running sandbox instead of starting one in-process")
     run.add_argument("--db", type=Path, help="DuckDB file (default data/hean.duckdb or HEAN_DUCKDB_PATH)")
+    run.add_argument("--day-by-day", action="store_true", help="one run per day, to isolate the days that fail")
     run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="the CI gate: every check over a fixed sandbox window, fresh warehouse")
+    check.add_argument("--start", type=_parse_date, default=CHECK_FIRST_DAY)
+    check.add_argument("--end", type=_parse_date, default=CHECK_LAST_DAY)
+    check.add_argument("--workdir", type=Path, default=Path("data/check"), help="wiped and rebuilt every time")
+    check.add_argument("--sandbox-url", help="a running sandbox instead of an in-process one")
+    check.set_defaults(func=cmd_check)
 
     sandbox = sub.add_parser("sandbox", help="serve the Bybit-v5-compatible sandbox exchange on loopback")
     sandbox.add_argument("--port", type=int, default=18080)
@@ -324,12 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--metrics-dir", type=Path)
     snap.set_defaults(func=cmd_metrics_snapshot)
 
-    for name, help_text in [
-        ("report", "write the daily Markdown report"),
-    ]:
-        stub = sub.add_parser(name, help=f"{help_text} (not built yet)")
-        stub.add_argument("rest", nargs=argparse.REMAINDER)
-        stub.set_defaults(func=cmd_not_built)
+    report = sub.add_parser("report", help="write the daily Markdown report under reports/daily/ and print it")
+    report.add_argument("--date", type=_parse_date, help="the day (default: the last day a run covered)")
+    report.add_argument("--db", type=Path)
+    report.add_argument("--out", type=Path, help="reports directory (default reports/ or HEAN_REPORTS_DIR)")
+    report.add_argument("--quiet", action="store_true", help="only print where the report was saved")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

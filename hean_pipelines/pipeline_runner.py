@@ -8,13 +8,15 @@ history show in the UI (``make dev``) exactly like a run launched there.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from hean_pipelines.defs.instance_status import CheckResult, check_spec, evaluation_result, project_check_specs
 from hean_pipelines.defs.jobs import DAILY_PIPELINE_JOB
 
 
@@ -27,8 +29,26 @@ class RunOutcome:
     first_day: date
     last_day: date
     failed_steps: list[str] = field(default_factory=list)
-    failed_checks: list[str] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
     materialized: list[str] = field(default_factory=list)
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [check for check in self.checks if not check.passed]
+
+    @property
+    def failed_days(self) -> list[str]:
+        """The days the failed checks named (a ranged run's checks check every day once)."""
+        return sorted({day for check in self.failed_checks for day in check.failing_days})
+
+    def unevaluated_checks(self) -> list[str]:
+        """Project checks this run planned but never evaluated (skipped because something upstream failed)."""
+        evaluated = {f"{check.asset}:{check.check}" for check in self.checks}
+        return [
+            f"{spec.asset_key.to_user_string()}:{spec.name}"
+            for spec in project_check_specs()
+            if f"{spec.asset_key.to_user_string()}:{spec.name}" not in evaluated
+        ]
 
 
 def ensure_dagster_home(project_root: Path) -> Path:
@@ -64,10 +84,21 @@ def run_days(first_day: date, last_day: date) -> RunOutcome:
             outcome.failed_steps.append(event.step_key)
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
-            if evaluation is not None and not getattr(evaluation, "passed", True):
-                key = getattr(evaluation, "asset_check_key", None)
-                outcome.failed_checks.append(str(key.to_user_string() if key else evaluation))
+            if isinstance(evaluation, dg.AssetCheckEvaluation):
+                spec = check_spec(evaluation.asset_check_key)
+                if spec is not None:
+                    outcome.checks.append(evaluation_result(spec, evaluation, result.run_id, time.time()))
         elif event.is_step_materialization:
             materialization = event.step_materialization_data.materialization
             outcome.materialized.append(materialization.asset_key.to_user_string())
     return outcome
+
+
+def run_day_by_day(first_day: date, last_day: date) -> list[RunOutcome]:
+    """One run per day, in order, to isolate which days fail (each later day still runs on what is there)."""
+    outcomes = []
+    day = first_day
+    while day <= last_day:
+        outcomes.append(run_days(day, day))
+        day += timedelta(days=1)
+    return outcomes

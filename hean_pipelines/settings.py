@@ -62,9 +62,11 @@ class Settings:
     bybit_testnet: bool = False
     sandbox_url: str = ""
     sandbox_seed: int = DEFAULT_SANDBOX_SEED
+    sandbox_faults: str = ""
     duckdb_lock_timeout_s: float = 60.0
     ledger_start: date | None = None
     hurdle_rate: Decimal = DEFAULT_HURDLE_RATE
+    reports_dir: Path = Path("reports")
 
     @property
     def has_api_key(self) -> bool:
@@ -82,6 +84,18 @@ def _env_decimal(name: str, default: Decimal) -> Decimal:
     if not value.is_finite() or value < 0 or value > 1:
         raise SettingsError(f"{name}={raw!r} must be an annual rate between 0 and 1 (0.05 = 5%)")
     return value
+
+
+def _sandbox_faults() -> str:
+    spec = os.environ.get("HEAN_SANDBOX_FAULTS", "").strip()
+    if spec:
+        from hean_pipelines.bybit.sandbox.faults import FaultPlan, FaultSpecError
+
+        try:
+            FaultPlan().extend(spec)
+        except FaultSpecError as exc:
+            raise SettingsError(f"HEAN_SANDBOX_FAULTS={spec!r}: {exc}") from exc
+    return spec
 
 
 def load_settings() -> Settings:
@@ -108,7 +122,9 @@ def load_settings() -> Settings:
         bybit_testnet=_env_bool("BYBIT_TESTNET"),
         sandbox_url=os.environ.get("HEAN_SANDBOX_URL", "").strip(),
         sandbox_seed=_env_int("HEAN_SANDBOX_SEED", DEFAULT_SANDBOX_SEED),
+        sandbox_faults=_sandbox_faults(),
         duckdb_lock_timeout_s=float(_env_int("HEAN_DUCKDB_LOCK_TIMEOUT_S", 60)),
         ledger_start=_env_date("HEAN_LEDGER_START", date.min) if os.environ.get("HEAN_LEDGER_START") else None,
         hurdle_rate=_env_decimal("HEAN_HURDLE_RATE", DEFAULT_HURDLE_RATE),
+        reports_dir=Path(os.environ.get("HEAN_REPORTS_DIR", "").strip() or "reports"),
     )

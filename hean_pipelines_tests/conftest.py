@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -19,45 +18,30 @@ def bybit_fixtures() -> Path:
     return BYBIT_FIXTURES
 
 
-# --------------------------------------------------------------------------- a sandbox pipeline, built once
+# --------------------------------------------------------------------------- a sandbox week, built once
 
-SANDBOX_FIRST_DAY = "2025-12-29"  # a Monday: the sandbox is flat, so the ledger can start here
-SANDBOX_LAST_DAY = "2026-01-11"
+SANDBOX_WEEK = ("2026-01-05", "2026-01-11")  # Monday to Sunday: the sandbox is flat on Mondays
 
 
 @pytest.fixture(scope="session")
-def sandbox_pipeline(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """A folder holding ``hean.duckdb``, ``dagster_home/`` and ``metrics/`` after one real `hean run` over the
-    sandbox (2025-12-29..2026-01-11). Built once per test session: pytest-xdist workers share it through
-    a lock file. Read it, never write it (copy it first)."""
+def sandbox_week(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A folder with `hean.duckdb`, `dagster_home/`, `reports/`, `metrics/` and the run's output `run.log` after
+    one real `hean run` over SANDBOX_WEEK (real sandbox, DuckDB file and Dagster instance).
+
+    Built once per test session: pytest-xdist workers share it through a lock file. Tests must not write
+    there: copy what you want to change.
+    """
     import fcntl
-    import subprocess
-    import sys
+
+    from hean_pipelines_tests.hean_cli import hean
 
     root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    folder = root / "sandbox_pipeline"
-    with open(root / "sandbox_pipeline.lock", "w") as lock:
+    folder = root / "sandbox_week"
+    with open(root / "sandbox_week.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker builds it; the others wait, then reuse it
-        if not (folder / "built").exists():
+        if not (folder / "run.log").exists():
             folder.mkdir(exist_ok=True)
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("BYBIT_", "HEAN_", "DAGSTER_", "OPENAI_"))}
-            env.update(
-                DAGSTER_HOME=str(folder / "dagster_home"),
-                HEAN_DUCKDB_PATH=str(folder / "hean.duckdb"),
-                HEAN_SOURCE="sandbox",
-                HEAN_METRICS_DIR=str(folder / "metrics"),
-            )
-            days = ["--start", SANDBOX_FIRST_DAY, "--end", SANDBOX_LAST_DAY]
-            run = subprocess.run(
-                [sys.executable, "-m", "hean_pipelines", "run", *days],
-                cwd=folder,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            if run.returncode != 0:
-                pytest.fail(f"the sandbox pipeline run failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}")
+            run = hean(folder, "run", "--start", SANDBOX_WEEK[0], "--end", SANDBOX_WEEK[1])
+            assert run.returncode == 0, run.stdout + run.stderr
             (folder / "run.log").write_text(run.stdout)
-            (folder / "built").touch()
     return folder

@@ -10,7 +10,6 @@ the ``dagster/asset_partition_range_*`` tags, and our window checks name failing
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date
 from functools import cache
 
@@ -27,54 +26,25 @@ from dagster._core.storage.tags import (
 )
 
 from hean_pipelines.defs.jobs import DAILY_PIPELINE_JOB
+from hean_pipelines.run_status import AssetStatus, CheckResult, DayStatus, RunSummary
+
+__all__ = [
+    "AssetStatus",
+    "CheckResult",
+    "DayStatus",
+    "RunSummary",
+    "asset_statuses",
+    "check_results_for_day",
+    "day_status",
+    "last_successful_run",
+    "latest_check_results",
+    "run_summary",
+    "runs_covering",
+]
 
 # How far back the instance is searched for runs and check evaluations covering a day: a year of
 # daily runs plus re-runs; older history is not what a daily report or a scrape is about.
 HISTORY_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The latest evaluation of one asset check (for a day: the latest run that covered that day)."""
-
-    asset: str
-    check: str
-    passed: bool
-    severity: str
-    blocking: bool
-    run_id: str
-    timestamp: float
-    failing_days: tuple[str, ...]
-    description: str
-
-
-@dataclass(frozen=True)
-class AssetStatus:
-    """When an asset was last materialized, by which run, and its latest partition."""
-
-    asset: str
-    last_materialized_at: float | None
-    last_materialized_run_id: str | None
-    last_partition: str | None
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """A run of the daily job: its status, when, which days, and the days its checks named as failing."""
-
-    run_id: str
-    status: str
-    start_time: float | None
-    end_time: float | None
-    first_day: str | None
-    last_day: str | None
-    failed_days: tuple[str, ...]
-    failed_checks: tuple[str, ...]
-
-    def covers(self, day: date) -> bool:
-        if self.first_day is None or self.last_day is None:
-            return False
-        return self.first_day <= day.isoformat() <= self.last_day
 
 
 @cache
@@ -84,6 +54,11 @@ def project_check_specs() -> tuple[dg.AssetCheckSpec, ...]:
 
     graph = defs().resolve_asset_graph()
     return tuple(graph.get_check_spec(key) for key in sorted(graph.asset_check_keys, key=str))
+
+
+def check_spec(key: dg.AssetCheckKey) -> dg.AssetCheckSpec | None:
+    """The project's spec of one check, ``None`` for a check the project does not define."""
+    return next((spec for spec in project_check_specs() if spec.key == key), None)
 
 
 def run_window(run: DagsterRun) -> tuple[str, str] | None:
@@ -110,13 +85,10 @@ def _days(metadata: dict) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def _check_result(spec: dg.AssetCheckSpec, record: AssetCheckExecutionRecord) -> CheckResult | None:
-    if record.status is AssetCheckExecutionRecordStatus.PLANNED or record.event is None:
-        return None
-    dagster_event = record.event.dagster_event
-    evaluation = dagster_event.event_specific_data if dagster_event else None
-    if not isinstance(evaluation, dg.AssetCheckEvaluation):
-        return None
+def evaluation_result(
+    spec: dg.AssetCheckSpec, evaluation: dg.AssetCheckEvaluation, run_id: str, timestamp: float
+) -> CheckResult:
+    """A check evaluation (from the event log or from a run's own events) as a :class:`CheckResult`."""
     metadata = dict(evaluation.metadata or {})
     return CheckResult(
         asset=spec.asset_key.to_user_string(),
@@ -124,11 +96,21 @@ def _check_result(spec: dg.AssetCheckSpec, record: AssetCheckExecutionRecord) ->
         passed=bool(evaluation.passed),
         severity=evaluation.severity.value,
         blocking=bool(spec.blocking),
-        run_id=record.run_id,
-        timestamp=record.create_timestamp,
+        run_id=run_id,
+        timestamp=timestamp,
         failing_days=_days(metadata),
         description=_text(metadata, "summary") or (spec.description or ""),
     )
+
+
+def _check_result(spec: dg.AssetCheckSpec, record: AssetCheckExecutionRecord) -> CheckResult | None:
+    if record.status is AssetCheckExecutionRecordStatus.PLANNED or record.event is None:
+        return None
+    dagster_event = record.event.dagster_event
+    evaluation = dagster_event.event_specific_data if dagster_event else None
+    if not isinstance(evaluation, dg.AssetCheckEvaluation):
+        return None
+    return evaluation_result(spec, evaluation, record.run_id, record.create_timestamp)
 
 
 def _specs_for(asset_keys: Iterable[dg.AssetKey] | None) -> list[dg.AssetCheckSpec]:
@@ -264,3 +246,14 @@ def asset_statuses(instance: dg.DagsterInstance, asset_keys: Sequence[dg.AssetKe
             )
         )
     return statuses
+
+
+def day_status(instance: dg.DagsterInstance, day: date, asset_keys: Sequence[dg.AssetKey]) -> DayStatus:
+    """Runs, check verdicts and asset materializations for one day, as the daily report shows them."""
+    return DayStatus(
+        day=day,
+        runs=tuple(runs_covering(instance, day)),
+        checks=tuple(check_results_for_day(instance, day)),
+        expected_checks=tuple(f"{s.asset_key.to_user_string()}:{s.name}" for s in project_check_specs()),
+        assets=tuple(asset_statuses(instance, asset_keys)),
+    )

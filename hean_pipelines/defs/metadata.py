@@ -9,14 +9,9 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from hean_pipelines.reporting.markdown import markdown_table
 
-def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    def cell(value: Any) -> str:
-        return "" if value is None else str(value).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+__all__ = ["markdown_table", "preview", "table_rows"]
 
 
 def preview(
@@ -39,3 +34,39 @@ def preview(
 def table_rows(conn: duckdb.DuckDBPyConnection, table: str) -> int:
     row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(row[0]) if row else 0
+
+
+def table_metadata(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    window: tuple[date, date] | None = None,
+    date_column: str = "date",
+    with_schema: bool = True,
+) -> dict[str, Any]:
+    """Dagster's standard table metadata for a materialization: rows written in the window, the relation
+    and its column schema as DuckDB has it (type, nullability, column comment)."""
+    where, params = ("", []) if window is None else (f" WHERE {date_column} BETWEEN ? AND ?", list(window))
+    row = conn.execute(f"SELECT count(*) FROM {table}{where}", params).fetchone()
+    metadata: dict[str, Any] = {
+        "dagster/row_count": int(row[0]) if row else 0,
+        "dagster/relation_identifier": f"hean.{table}",
+    }
+    if with_schema:
+        schema, name = table.split(".")
+        columns = conn.execute(
+            """SELECT column_name, data_type, is_nullable, comment FROM duckdb_columns()
+               WHERE database_name = 'hean' AND schema_name = ? AND table_name = ? ORDER BY column_index""",
+            [schema, name],
+        ).fetchall()
+        metadata["dagster/column_schema"] = dg.TableSchema(
+            columns=[
+                dg.TableColumn(
+                    name=column,
+                    type=data_type,
+                    description=comment or "",
+                    constraints=dg.TableColumnConstraints(nullable=bool(nullable)),
+                )
+                for column, data_type, nullable, comment in columns
+            ]
+        )
+    return metadata

@@ -46,6 +46,7 @@ class BybitResource(dg.ConfigurableResource):
     testnet: bool = False
     sandbox_url: str = ""
     sandbox_seed: int = 7
+    sandbox_faults: str = ""
     account: str = "main"
     lookback_days: int = 3
 
@@ -83,6 +84,8 @@ class BybitResource(dg.ConfigurableResource):
                 yield client
             return
         server = SandboxServer(SandboxAccount(seed=self.sandbox_seed), SandboxConfig(port=0))
+        if self.sandbox_faults:
+            server.faults.extend(self.sandbox_faults)
         url = server.start()
         try:
             with BybitClient(url, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET) as client:
@@ -101,6 +104,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             testnet=settings.bybit_testnet,
             sandbox_url=settings.sandbox_url,
             sandbox_seed=settings.sandbox_seed,
+            sandbox_faults=settings.sandbox_faults,
             account=settings.account,
             lookback_days=settings.lookback_days,
         ),

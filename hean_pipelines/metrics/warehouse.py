@@ -19,12 +19,13 @@ from decimal import Decimal
 import duckdb
 
 from hean_pipelines.accounting.rounding import divide_round_half_up
+from hean_pipelines.attribution.profit_illusion import DEFAULT_WINDOW_DAYS, PORTFOLIO, profit_illusions
 from hean_pipelines.metrics.catalog import PERIOD_7D, PERIOD_CUMULATIVE, PERIOD_DAY, PERIODS
 from hean_pipelines.metrics.samples import Sample
 from hean_pipelines.registry.catalog import UNATTRIBUTED
 
-PROFIT_ILLUSION_WINDOW_DAYS = 7
-"""The trailing window of the profit-illusion flag, and of ``period="7d"``: D-6..D."""
+PROFIT_ILLUSION_WINDOW_DAYS = DEFAULT_WINDOW_DAYS
+"""The trailing window of the profit-illusion flag (7 days), and of ``period="7d"``: D-6..D."""
 
 API_ERROR_WINDOW = timedelta(hours=24)
 """The API-error share of the health score looks at the request log's last 24 hours."""
@@ -125,8 +126,6 @@ GROUP BY process_id ORDER BY process_id
 """
     cursor = conn.execute(sql, _period_params(last_day))
     names = [d[0] for d in cursor.description or ()]
-    headline_7d: dict[str, Decimal] = {}
-    truth_7d: dict[str, Decimal] = {}
     for row in cursor.fetchall():
         record = dict(zip(names, row, strict=True))
         process_id = record["process_id"]
@@ -137,16 +136,13 @@ GROUP BY process_id ORDER BY process_id
                     yield Sample(metric, float(value), {"process_id": process_id, "period": period})
         if record["unrealized_eod"] is not None:
             yield Sample("hean_unrealized_pnl_usd", float(record["unrealized_eod"]), {"process_id": process_id})
-        if record[f"pnl__{PERIOD_7D}"] is not None:
-            headline_7d[process_id] = record[f"pnl__{PERIOD_7D}"]
-            truth_7d[process_id] = record[f"total__{PERIOD_7D}"]
-    for process_id in headline_7d:
-        illusion = headline_7d[process_id] > 0 and truth_7d[process_id] <= 0
-        yield Sample("hean_profit_illusion", float(illusion), {"scope": "process", "process_id": process_id})
-    if headline_7d:
-        # Exact decimal sums: the portfolio's columns are the processes' sums, exactly (a blocking check).
-        headline, truth = sum(headline_7d.values(), Decimal(0)), sum(truth_7d.values(), Decimal(0))
-        yield Sample("hean_profit_illusion", float(headline > 0 and truth <= 0), {"scope": "portfolio"})
+
+
+def _profit_illusion(conn: duckdb.DuckDBPyConnection, last_day: date) -> Iterable[Sample]:
+    """The flag of the daily report (one definition: :mod:`hean_pipelines.attribution.profit_illusion`)."""
+    for scope in profit_illusions(conn, last_day, PROFIT_ILLUSION_WINDOW_DAYS):
+        labels = {"scope": "portfolio"} if scope.scope == PORTFOLIO else {"scope": "process", "process_id": scope.scope}
+        yield Sample("hean_profit_illusion", float(scope.flagged), labels)
 
 
 def _portfolio(conn: duckdb.DuckDBPyConnection, last_day: date) -> tuple[Decimal, list[Sample]]:
@@ -320,6 +316,7 @@ def read_warehouse(conn: duckdb.DuckDBPyConnection) -> WarehouseReading:
         samples += portfolio
         if "attribution.process_daily" in tables:
             samples += _attribution(conn, last_day)
+            samples += _profit_illusion(conn, last_day)
         if {"ledger.entries", "raw.bybit_executions"} <= tables:
             samples += _fills(conn, last_day)
     if "raw.bybit_orders" in tables:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,30 +11,7 @@ from hean_pipelines.bybit.sandbox.server import SandboxConfig, SandboxServer
 from hean_pipelines.bybit.sandbox.simulator import SandboxAccount
 from hean_pipelines.warehouse.checksum import raw_table_checksums
 from hean_pipelines.warehouse.connection import connect
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BYBIT_", "HEAN_", "DAGSTER_"))}
-    env.update(
-        DAGSTER_HOME=str(tmp_path / "dagster_home"),
-        HEAN_DUCKDB_PATH=str(tmp_path / "hean.duckdb"),
-        HEAN_SOURCE="sandbox",
-    )
-    env.update(extra)
-    return env
-
-
-def hean(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hean_pipelines", *args],
-        cwd=tmp_path,
-        env=_env(tmp_path, **extra),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+from hean_pipelines_tests.hean_cli import hean
 
 
 def _checksums(db: Path) -> dict[str, str]:

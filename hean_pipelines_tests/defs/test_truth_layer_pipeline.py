@@ -12,7 +12,7 @@ from hean_pipelines.bybit.sandbox.server import SandboxConfig, SandboxServer
 from hean_pipelines.bybit.sandbox.simulator import SandboxAccount
 from hean_pipelines.warehouse.checksum import raw_table_checksums, table_checksum
 from hean_pipelines.warehouse.connection import connect
-from hean_pipelines_tests.defs.test_ingest_pipeline import hean
+from hean_pipelines_tests.hean_cli import hean
 
 DERIVED = (
     "ledger.entries",
@@ -107,7 +107,32 @@ def test_a_duplicated_execution_fails_the_blocking_check_and_stops_downstream(
     code, stdout = _rerun(tmp_path)
     assert code == 1
     assert "failed check: ledger_entries:no_duplicate_entries" in stdout
+    # The doubled fill also shifts every later position: closed PnL disagrees from that day on.
+    assert "failed days: 2026-01-06..2026-01-07 (2 days)" in stdout
+    assert "--day-by-day" in stdout
     assert not set(DOWNSTREAM) & _materialized(stdout)
+
+
+def test_day_by_day_isolates_the_one_corrupted_day(tmp_path: Path, three_good_days: Path) -> None:
+    shutil.copy(three_good_days, tmp_path / "hean.duckdb")
+    conn = connect(tmp_path / "hean.duckdb")
+    try:
+        # One transaction-log fee off by a cent on the middle day: only that day's identity breaks.
+        conn.execute(
+            """UPDATE raw.bybit_transactions SET fee = fee + 0.01
+               WHERE tx_key = (SELECT min(tx_key) FROM raw.bybit_transactions
+                               WHERE day = DATE '2026-01-06' AND type = 'TRADE')"""
+        )
+    finally:
+        conn.close()
+    code, stdout = _rerun(tmp_path)
+    assert code == 1
+    assert "failed days: 2026-01-06\n" in stdout
+    run = hean(tmp_path, "run", "--source", "recorded", "--start", "2026-01-05", "--end", "2026-01-07", "--day-by-day")
+    assert run.returncode == 1
+    results = {line[:10]: line.split()[1] for line in run.stdout.splitlines() if line[:4] == "2026"}
+    assert results == {"2026-01-05": "ok", "2026-01-06": "FAILED", "2026-01-07": "ok"}
+    assert "failing days: 2026-01-06" in run.stdout
 
 
 def test_a_fee_that_breaks_the_invariant_fails_the_check_and_stops_downstream(

@@ -35,9 +35,9 @@ def _scrape(exporter: RunningExporter) -> dict[str, float]:
 
 
 @pytest.fixture
-def warehouse(sandbox_pipeline: Path, tmp_path: Path) -> Path:
+def warehouse(sandbox_week: Path, tmp_path: Path) -> Path:
     db = tmp_path / "hean.duckdb"
-    shutil.copy(sandbox_pipeline / "hean.duckdb", db)
+    shutil.copy(sandbox_week / "hean.duckdb", db)
     return db
 
 

@@ -11,8 +11,8 @@ from hean_pipelines.metrics.snapshot import take_snapshot
 from hean_pipelines_tests.monitoring.processes import promtool
 
 
-def test_json_round_trip_and_a_prometheus_text_file_promtool_accepts(sandbox_pipeline: Path, tmp_path: Path) -> None:
-    snapshot = take_snapshot(sandbox_pipeline / "hean.duckdb", lock_timeout_s=5, drawdown_limit=0.1)
+def test_json_round_trip_and_a_prometheus_text_file_promtool_accepts(sandbox_week: Path, tmp_path: Path) -> None:
+    snapshot = take_snapshot(sandbox_week / "hean.duckdb", lock_timeout_s=5, drawdown_limit=0.1)
     files = write_snapshot_files(snapshot, tmp_path / "metrics")
     assert load_snapshot(files.json_path) == snapshot
     text = files.prom_path.read_text()

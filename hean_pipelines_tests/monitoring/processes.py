@@ -46,19 +46,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def hean_env(folder: Path, **extra: str) -> dict[str, str]:
-    """The environment of a `hean` process working on ``folder``'s warehouse and instance."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BYBIT_", "HEAN_", "DAGSTER_", "OPENAI_"))}
-    env.update(
-        DAGSTER_HOME=str(folder / "dagster_home"),
-        HEAN_DUCKDB_PATH=str(folder / "hean.duckdb"),
-        HEAN_SOURCE="sandbox",
-        HEAN_METRICS_DIR=str(folder / "metrics"),
-    )
-    env.update(extra)
-    return env
-
-
 def _stop(proc: subprocess.Popen[Any]) -> None:
     """SIGTERM (both servers shut down cleanly on it), then SIGKILL if it takes too long."""
     proc.terminate()

@@ -25,11 +25,11 @@ import duckdb
 import pytest
 
 from hean_pipelines.metrics.warehouse import API_LATENCY_BUCKETS_S
+from hean_pipelines_tests.hean_cli import hean_env
 from hean_pipelines_tests.monitoring.processes import (
     MONITORING,
     Prometheus,
     exporter,
-    hean_env,
     http_get,
     prometheus,
     prometheus_config,
@@ -292,21 +292,21 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(sandbox_pipeline: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(sandbox_week: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("prometheus")
-    run_log = (sandbox_pipeline / "run.log").read_text()
+    run_log = (sandbox_week / "run.log").read_text()
     assert "failed check" not in run_log
     match = re.search(r"^run (\S+): SUCCESS$", run_log, re.MULTILINE)
     assert match, run_log[-2000:]
-    env = hean_env(sandbox_pipeline, HEAN_METRICS_DIR=str(work / "metrics"))
+    env = hean_env(sandbox_week, HEAN_METRICS_DIR=str(work / "metrics"))
     with exporter(env, cwd=work, log=work / "exporter.log") as url:
         config = prometheus_config(url.removeprefix("http://"), work)
         with prometheus(config, work) as server:
             server.wait_until('up{job="hean"} == 1', "the exporter target up")
             server.wait_until("hean_equity_usd", "a scrape with the warehouse's values")
-            truth = Truth(sandbox_pipeline)
+            truth = Truth(sandbox_week)
             try:
-                yield Stack(server, url, truth, sandbox_pipeline, match.group(1))
+                yield Stack(server, url, truth, sandbox_week, match.group(1))
             finally:
                 truth.close()
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import duckdb
 from prometheus_client.parser import text_string_to_metric_families
 
-from hean_pipelines_tests.monitoring.processes import exporter, hean_env, http_get
+from hean_pipelines_tests.hean_cli import hean_env
+from hean_pipelines_tests.monitoring.processes import exporter, http_get
 
 NEW_FIRST_DAY, NEW_LAST_DAY = "2026-01-12", "2026-01-18"
 SCRAPE_PAUSE_S = 0.2  # Prometheus scrapes every 30 s in the stack; this is 150 times as often
@@ -46,9 +47,9 @@ def _equity(db: Path, day: str) -> float:
         conn.close()
 
 
-def test_a_run_and_a_scraping_exporter_at_the_same_time_neither_fails(sandbox_pipeline: Path, tmp_path: Path) -> None:
-    shutil.copy(sandbox_pipeline / "hean.duckdb", tmp_path / "hean.duckdb")
-    shutil.copytree(sandbox_pipeline / "dagster_home", tmp_path / "dagster_home")
+def test_a_run_and_a_scraping_exporter_at_the_same_time_neither_fails(sandbox_week: Path, tmp_path: Path) -> None:
+    shutil.copy(sandbox_week / "hean.duckdb", tmp_path / "hean.duckdb")
+    shutil.copytree(sandbox_week / "dagster_home", tmp_path / "dagster_home")
     env = hean_env(tmp_path)
     before = _equity(tmp_path / "hean.duckdb", "2026-01-11")
     scrapes: list[tuple[int, dict[str, float]]] = []

@@ -16,12 +16,12 @@ import pytest
 import yaml
 
 from hean_pipelines.metrics.catalog import BY_NAME, spec_for_sample
+from hean_pipelines_tests.hean_cli import hean_env
 from hean_pipelines_tests.monitoring.processes import (
     MONITORING,
     REPO,
     Prometheus,
     free_port,
-    hean_env,
     promtool,
     require_binary,
 )
@@ -241,13 +241,13 @@ def test_without_docker_up_and_docker_logs_say_so_and_fail(target: str, no_docke
 
 
 def test_without_docker_monitoring_up_runs_a_local_prometheus_against_the_exporter(
-    no_docker_engine: dict[str, str], sandbox_pipeline: Path, tmp_path: Path
+    no_docker_engine: dict[str, str], sandbox_week: Path, tmp_path: Path
 ) -> None:
     require_binary("prometheus")
     state = tmp_path / "monitoring"
     prometheus_port, exporter_port = free_port(), free_port()
     env = {
-        **hean_env(sandbox_pipeline, HEAN_METRICS_DIR=str(tmp_path / "metrics")),
+        **hean_env(sandbox_week, HEAN_METRICS_DIR=str(tmp_path / "metrics")),
         **no_docker_engine,
         "BIN": str(Path(sys.executable).parent),  # this venv's `hean`
         "MONITORING_DIR": str(state),

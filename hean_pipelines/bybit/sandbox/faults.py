@@ -17,6 +17,9 @@ Kinds
                     JSON body cut in the middle.
 ``repeat_cursor``   a normal page whose ``nextPageCursor`` is the cursor the request sent (a broken
                     paginator that would loop forever; use with ``+1`` so it fires on a cursor request).
+``duplicate_fill``  a normal page on which the first ``Trade`` execution appears twice, the copy under
+                    the execId ``<execId>-dup`` (the same fill delivered under a second id: corrupt
+                    data that passes every shape validation, which only the ledger's checks can catch).
 ``ret_code``        HTTP 200 with ``{"retCode": ret_code, "retMsg": ret_msg}`` (default 10006 "Too many
                     visits!") and ``X-Bapi-Limit-Reset-Timestamp`` = now + ``retry_after_s``.
 
@@ -55,6 +58,7 @@ SLOW = "slow"
 TRUNCATED_JSON = "truncated_json"
 RET_CODE = "ret_code"
 REPEAT_CURSOR = "repeat_cursor"
+DUPLICATE_FILL = "duplicate_fill"
 
 FAULT_KINDS: frozenset[str] = frozenset(
     {
@@ -68,6 +72,7 @@ FAULT_KINDS: frozenset[str] = frozenset(
         TRUNCATED_JSON,
         RET_CODE,
         REPEAT_CURSOR,
+        DUPLICATE_FILL,
     }
 )
 HTTP_STATUS_BY_KIND: dict[str, int] = {

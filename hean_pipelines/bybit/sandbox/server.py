@@ -43,6 +43,7 @@ from urllib.parse import quote, unquote
 
 from hean_pipelines.bybit import endpoints as ep
 from hean_pipelines.bybit.sandbox.faults import (
+    DUPLICATE_FILL,
     HTTP_429,
     REPEAT_CURSOR,
     RET_CODE,
@@ -334,6 +335,15 @@ class SandboxServer:
             envelope = json.loads(answer.body)
             if sent_cursor and isinstance(envelope.get("result"), dict):
                 envelope["result"]["nextPageCursor"] = sent_cursor
+                answer.body = json.dumps(envelope, separators=(",", ":")).encode("utf-8")
+            return answer
+        if fault.kind == DUPLICATE_FILL:
+            answer = self._answer_normally(method, path, raw_query, headers, now)
+            envelope = json.loads(answer.body)
+            items = (envelope.get("result") or {}).get("list") if isinstance(envelope.get("result"), dict) else None
+            trade = next((item for item in items or [] if item.get("execType") == "Trade"), None)
+            if items is not None and trade is not None:
+                items.append({**trade, "execId": f"{trade['execId']}-dup"})
                 answer.body = json.dumps(envelope, separators=(",", ":")).encode("utf-8")
             return answer
         if fault.kind == RET_CODE:

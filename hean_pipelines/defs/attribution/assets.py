@@ -11,7 +11,7 @@ from hean_pipelines.attribution.daily import (
     build_process_attribution,
 )
 from hean_pipelines.attribution.schemas import PortfolioDailySchema, ProcessDailySchema
-from hean_pipelines.defs.metadata import markdown_table
+from hean_pipelines.defs.metadata import markdown_table, table_metadata
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
 from hean_pipelines.defs.schema_metadata import column_schema
@@ -80,8 +80,11 @@ def process_attribution(
             [first_day, last_day],
         ).fetchall()
         totals = _totals(conn, "attribution.process_daily", first_day, last_day)
+        # The column schema comes from the pandera model (with its checks), set on the asset definition.
+        table = table_metadata(conn, "attribution.process_daily", (first_day, last_day), with_schema=False)
     return dg.MaterializeResult(
         metadata={
+            **table,
             "rows": rows,
             "hurdle_rate": float(settings.hurdle_rate),
             **totals,
@@ -125,9 +128,11 @@ def portfolio_attribution(
                 for day in each_day(first_day, last_day)
             ]
         totals = _totals(conn, "attribution.portfolio_daily", first_day, last_day)
+        table = table_metadata(conn, "attribution.portfolio_daily", (first_day, last_day), with_schema=False)
     last = days[-1]
     return dg.MaterializeResult(
         metadata={
+            **table,
             "days": len(days),
             **totals,
             "equity_last_day": float(last.equity),

@@ -4,7 +4,7 @@ from datetime import date
 
 import dagster as dg
 
-from hean_pipelines.defs.metadata import markdown_table
+from hean_pipelines.defs.metadata import markdown_table, table_metadata
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import WarehouseResource
 from hean_pipelines.defs.windows import each_day, partition_days
@@ -47,9 +47,11 @@ def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseR
                 waiting[day] = pending  # reviewers have enough to look at: no new ideas today
                 continue
             runs.append(generate_for_day(conn, day, backend))
+        table = table_metadata(conn, "factory.candidates", (first_day, last_day)) if runs else {}
     if not runs:
         return dg.MaterializeResult(
             metadata={
+                "dagster/row_count": 0,
                 "backend": backend.name,
                 "offline": backend.name == "offline",
                 "skipped_days": len(waiting),
@@ -66,6 +68,7 @@ def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseR
         context.log.warning(f"factory ran OFFLINE ({last.offline_reason}): deterministic variations, no LLM")
     return dg.MaterializeResult(
         metadata={
+            **table,
             "backend": last.backend,
             "offline": last.offline,
             "offline_reason": last.offline_reason or "",

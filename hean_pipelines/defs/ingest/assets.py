@@ -5,7 +5,7 @@ from datetime import date
 
 import dagster as dg
 
-from hean_pipelines.defs.metadata import preview, table_rows
+from hean_pipelines.defs.metadata import preview, table_metadata, table_rows
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
 from hean_pipelines.defs.windows import partition_days
@@ -114,6 +114,7 @@ def bybit_raw_ingest(
             yield dg.MaterializeResult(
                 asset_key=asset_name,
                 metadata={
+                    **table_metadata(conn, result.table, (first_day, last_day), date_column="day"),
                     "source": bybit.source,
                     "window": f"{window.first_day}..{window.last_day}",
                     "rows_fetched": fetched[asset_name],
@@ -147,6 +148,7 @@ def _recorded_results(warehouse: WarehouseResource, first_day: date, last_day: d
             yield dg.MaterializeResult(
                 asset_key=asset_name,
                 metadata={
+                    **table_metadata(conn, RAW_TABLES[asset_name], (first_day, last_day), date_column="day"),
                     "source": "recorded",
                     "rows_in_window": rows,
                     "table_rows": table_rows(conn, RAW_TABLES[asset_name]),

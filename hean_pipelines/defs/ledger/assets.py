@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from hean_pipelines.defs.metadata import markdown_table
+from hean_pipelines.defs.metadata import markdown_table, table_metadata
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
 from hean_pipelines.defs.windows import each_day, partition_days
@@ -102,6 +102,8 @@ def ledger(
             "SELECT reason, count(*) FROM ledger.quarantine WHERE date BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
             [first_day, last_day],
         ).fetchall()
+        positions_table = table_metadata(conn, "ledger.positions", (first_day, last_day))
+        entries_table = table_metadata(conn, "ledger.entries", (first_day, last_day))
     per_day = markdown_table(
         ["day", "executions", "quarantined", "transactions", "entries", "positions", "opening"],
         [
@@ -112,6 +114,7 @@ def ledger(
     yield dg.MaterializeResult(
         asset_key="positions",
         metadata={
+            **positions_table,
             "days": len(stats),
             "ledger_first_day": str(start),
             "open_positions_last_day": len(positions_preview),
@@ -123,6 +126,7 @@ def ledger(
     yield dg.MaterializeResult(
         asset_key="ledger_entries",
         metadata={
+            **entries_table,
             "days": len(stats),
             "entries": sum(s.entries for s in stats),
             "quarantined_rows": sum(s.quarantined_executions + s.quarantined_transactions for s in stats),

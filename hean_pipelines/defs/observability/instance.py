@@ -11,19 +11,17 @@ from hean_pipelines.defs.instance_status import (
     latest_check_results,
     project_check_specs,
 )
-from hean_pipelines.metrics.pipeline_status import CheckState, PipelineStatus, PipelineStatusReader
+from hean_pipelines.metrics.pipeline_status import PipelineStatus, PipelineStatusReader
 
 log = logging.getLogger(__name__)
 
 
 def pipeline_status(instance: dg.DagsterInstance) -> PipelineStatus:
     """Last successful daily run, latest materialization per asset, latest evaluation per check."""
-    statuses = asset_statuses(instance, list(instance.get_asset_keys()))
-    last_run = last_successful_run(instance)
     return PipelineStatus(
-        last_successful_run_end=last_run.end_time if last_run else None,
-        last_materialized={s.asset: s.last_materialized_at for s in statuses if s.last_materialized_at is not None},
-        checks=tuple(CheckState(c.asset, c.check, c.severity, c.passed) for c in latest_check_results(instance)),
+        last_successful_run=last_successful_run(instance),
+        assets=tuple(asset_statuses(instance, list(instance.get_asset_keys()))),
+        checks=tuple(latest_check_results(instance)),
     )
 
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from hean_pipelines.defs.metadata import markdown_table
+from hean_pipelines.defs.metadata import markdown_table, table_metadata
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
 from hean_pipelines.defs.windows import each_day, partition_days
@@ -41,8 +41,10 @@ def process_runs(
                WHERE date BETWEEN ? AND ? GROUP BY 1 ORDER BY 1""",
             [first_day, last_day],
         ).fetchall()
+        table = table_metadata(conn, "selection.process_runs", (first_day, last_day))
     return dg.MaterializeResult(
         metadata={
+            **table,
             "runs": rows,
             "by_process": dg.MetadataValue.md(
                 markdown_table(["process_id", "runs", "total", "mean return"], per_process)
@@ -89,8 +91,10 @@ def selector_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "SELECT decision, count(*) FROM selection.scores WHERE as_of BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
             [first_day, last_day],
         ).fetchall()
+        table = table_metadata(conn, "selection.scores", (first_day, last_day), date_column="as_of")
     return dg.MaterializeResult(
         metadata={
+            **table,
             "actions_enabled": config.actions_enabled,
             "registry_changes": changes,
             "decisions_in_window": dg.MetadataValue.md(markdown_table(["decision", "scores"], counts)),

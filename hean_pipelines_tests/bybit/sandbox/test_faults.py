@@ -230,6 +230,18 @@ def test_truncated_json_has_valid_headers_and_a_cut_body(sandbox: SandboxServer,
     assert get_exec(http, sandbox).json() == full.json()
 
 
+def test_duplicate_fill_repeats_one_trade_under_a_second_exec_id(
+    sandbox: SandboxServer, http: requests.Session
+) -> None:
+    full = get_exec(http, sandbox).json()["result"]["list"]
+    sandbox.faults.add("duplicate_fill", EXEC)
+    corrupted = get_exec(http, sandbox).json()["result"]["list"]
+    first_trade = next(item for item in full if item["execType"] == "Trade")
+    assert corrupted[: len(full)] == full
+    assert corrupted[len(full) :] == [{**first_trade, "execId": first_trade["execId"] + "-dup"}]
+    assert get_exec(http, sandbox).json()["result"]["list"] == full
+
+
 def test_ret_code_10006_with_reset_timestamp(sandbox: SandboxServer, http: requests.Session) -> None:
     sandbox.faults.add("ret_code", EXEC, count=2, ret_code=10006, retry_after_s=1.5)
     limited = get_exec(http, sandbox)

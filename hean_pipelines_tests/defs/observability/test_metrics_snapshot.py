@@ -32,10 +32,10 @@ def test_the_snapshot_is_a_reader_in_the_observability_group_after_what_it_reads
     )
 
 
-def test_a_run_writes_the_snapshot_files_with_the_warehouse_values(sandbox_pipeline: Path) -> None:
-    assert "metrics_snapshot" in (sandbox_pipeline / "run.log").read_text()
-    snapshot = json.loads((sandbox_pipeline / "metrics" / "metrics.json").read_text())
-    conn = duckdb.connect(str(sandbox_pipeline / "hean.duckdb"), read_only=True)
+def test_a_run_writes_the_snapshot_files_with_the_warehouse_values(sandbox_week: Path) -> None:
+    assert "metrics_snapshot" in (sandbox_week / "run.log").read_text()
+    snapshot = json.loads((sandbox_week / "metrics" / "metrics.json").read_text())
+    conn = duckdb.connect(str(sandbox_week / "hean.duckdb"), read_only=True)
     try:
         day, equity = conn.execute(
             "SELECT date, equity FROM attribution.portfolio_daily ORDER BY date DESC LIMIT 1"
@@ -51,13 +51,13 @@ def test_a_run_writes_the_snapshot_files_with_the_warehouse_values(sandbox_pipel
         "hean_check_failed",
         "hean_asset_last_materialization_timestamp_seconds",
     } <= names
-    lint = promtool("check", "metrics", stdin=(sandbox_pipeline / "metrics" / "metrics.prom").read_text())
+    lint = promtool("check", "metrics", stdin=(sandbox_week / "metrics" / "metrics.prom").read_text())
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
-def test_the_materialization_carries_counts_totals_and_a_preview(sandbox_pipeline: Path) -> None:
-    snapshot = json.loads((sandbox_pipeline / "metrics" / "metrics.json").read_text())
-    instance = dg.DagsterInstance.from_config(str(sandbox_pipeline / "dagster_home"))
+def test_the_materialization_carries_counts_totals_and_a_preview(sandbox_week: Path) -> None:
+    snapshot = json.loads((sandbox_week / "metrics" / "metrics.json").read_text())
+    instance = dg.DagsterInstance.from_config(str(sandbox_week / "dagster_home"))
     try:
         event = instance.get_latest_materialization_event(dg.AssetKey("metrics_snapshot"))
     finally:
