@@ -10,6 +10,7 @@ from hean_pipelines.defs.resources import BybitResource, WarehouseResource
 from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.ledger.build import build_ledger_day
 from hean_pipelines.ledger.window import first_ledger_day, opening_source
+from hean_pipelines.orchestration.day_inputs import record_day_inputs
 from hean_pipelines.registry.store import ensure_registry_schema, link_prefixes_as_of
 from hean_pipelines.settings import load_settings
 from hean_pipelines.warehouse.connection import transaction
@@ -88,6 +89,9 @@ def ledger(
                 )
                 for day in each_day(first_day, last_day)
             ]
+            # In the same transaction as the build: what these days were built from, so the late-data
+            # sensor can tell when raw rows for them land afterwards.
+            record_day_inputs(conn, bybit.account, first_day, last_day)
         totals = conn.execute(
             """SELECT component, count(*), sum(amount) FROM ledger.entries
                WHERE date BETWEEN ? AND ? AND account = ? GROUP BY 1 ORDER BY 1""",
