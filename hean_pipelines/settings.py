@@ -18,6 +18,7 @@ DEFAULT_LOOKBACK_DAYS = 3
 DEFAULT_ACCOUNT = "main"
 DEFAULT_SANDBOX_SEED = 7
 DEFAULT_HURDLE_RATE = Decimal("0.05")
+DEFAULT_RUN_FAILURE_LOG = Path("reports/run_failures.log")
 
 
 class SettingsError(ValueError):
@@ -65,6 +66,8 @@ class Settings:
     duckdb_lock_timeout_s: float = 60.0
     ledger_start: date | None = None
     hurdle_rate: Decimal = DEFAULT_HURDLE_RATE
+    run_failure_log: Path = DEFAULT_RUN_FAILURE_LOG
+    """Where the run-failure sensor appends one line per failed run (relative: to the code location's folder)."""
 
     @property
     def has_api_key(self) -> bool:
@@ -111,4 +114,5 @@ def load_settings() -> Settings:
         duckdb_lock_timeout_s=float(_env_int("HEAN_DUCKDB_LOCK_TIMEOUT_S", 60)),
         ledger_start=_env_date("HEAN_LEDGER_START", date.min) if os.environ.get("HEAN_LEDGER_START") else None,
         hurdle_rate=_env_decimal("HEAN_HURDLE_RATE", DEFAULT_HURDLE_RATE),
+        run_failure_log=Path(os.environ.get("HEAN_RUN_FAILURE_LOG", "").strip() or DEFAULT_RUN_FAILURE_LOG),
     )
