@@ -4,6 +4,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from hean_pipelines.defs.jobs import DAILY_PIPELINE_JOB
+from hean_pipelines.defs.orchestration.docs import description_of
 from hean_pipelines.defs.orchestration.in_flight import daily_run_in_flight, waiting_for
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
 from hean_pipelines.orchestration.day_inputs import recompute_plan, stale_days
@@ -22,13 +23,7 @@ def _earlier_attempt(context: dg.SensorEvaluationContext, run_key: str) -> dg.Da
     return runs[0] if runs else None
 
 
-@dg.sensor(
-    name=LATE_DATA_SENSOR,
-    job_name=DAILY_PIPELINE_JOB,
-    minimum_interval_seconds=LATE_DATA_INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def late_data_sensor(
+def _late_data(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource, bybit: BybitResource
 ) -> dg.RunRequest | dg.SkipReason:
     """Compares every built ledger day's recorded raw input (`ledger.day_inputs`: a fingerprint of the
@@ -69,3 +64,12 @@ def late_data_sensor(
             "hean/late_data_days": changed[:200],
         },
     )
+
+
+late_data_sensor = dg.sensor(
+    name=LATE_DATA_SENSOR,
+    job_name=DAILY_PIPELINE_JOB,
+    minimum_interval_seconds=LATE_DATA_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=description_of(_late_data),
+)(_late_data)

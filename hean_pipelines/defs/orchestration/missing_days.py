@@ -6,6 +6,7 @@ import dagster as dg
 from dagster._time import get_current_datetime
 
 from hean_pipelines.defs.jobs import DAILY_PIPELINE_JOB
+from hean_pipelines.defs.orchestration.docs import description_of
 from hean_pipelines.defs.orchestration.freshness import DAILY_ASSETS
 from hean_pipelines.defs.orchestration.in_flight import daily_run_in_flight, waiting_for
 from hean_pipelines.orchestration.gaps import complete_days, last_due_day, missing_days
@@ -27,13 +28,7 @@ def _earlier_attempt(context: dg.SensorEvaluationContext, run_key: str) -> dg.Da
     return runs[0] if runs else None
 
 
-@dg.sensor(
-    name=MISSING_DAYS_SENSOR,
-    job_name=DAILY_PIPELINE_JOB,
-    minimum_interval_seconds=MISSING_DAYS_INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def missing_days_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+def _missing_days(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """Launches daily_pipeline for days that should have run and did not (daemon down longer than the
     scheduler's catch-up, schedule stopped, a failed day), from the ledger's first materialized day, not
     from the partitions' start date. A day is missing when any daily asset lacks its partition; it is due
@@ -63,3 +58,12 @@ def missing_days_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | 
         )
     context.log.info(f"{len(owed.days)} day(s) missing from {owed.days[0]} to {owed.days[-1]}: launching {day}")
     return dg.RunRequest(run_key=day, partition_key=day, tags={"hean/missing_days": str(len(owed.days))})
+
+
+missing_days_sensor = dg.sensor(
+    name=MISSING_DAYS_SENSOR,
+    job_name=DAILY_PIPELINE_JOB,
+    minimum_interval_seconds=MISSING_DAYS_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=description_of(_missing_days),
+)(_missing_days)

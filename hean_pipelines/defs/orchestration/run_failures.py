@@ -1,4 +1,4 @@
-"""The run-failure sensor: every failed run of this code location becomes one line a person can act on."""
+"""The run-failure sensor: every failed run in the instance becomes one line a person can act on."""
 
 from datetime import UTC, datetime
 
@@ -6,6 +6,7 @@ import dagster as dg
 from dagster._time import get_current_datetime
 from dagster._utils.error import SerializableErrorInfo
 
+from hean_pipelines.defs.orchestration.docs import description_of
 from hean_pipelines.orchestration.failures import RunFailure, StepFailure, append_line, describe, error_summary
 from hean_pipelines.settings import load_settings
 
@@ -41,15 +42,7 @@ def _failed_at(context: dg.RunFailureSensorContext) -> datetime:
     return get_current_datetime()
 
 
-@dg.run_failure_sensor(
-    name=RUN_FAILURE_SENSOR,
-    minimum_interval_seconds=RUN_FAILURE_INTERVAL_S,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    # Runs of `hean run` execute in-process and carry no code-location origin: a sensor scoped to this
-    # location would never see them. The instance holds this project only, so "all" means this project.
-    monitor_all_code_locations=True,
-)
-def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
+def _report_run_failure(context: dg.RunFailureSensorContext) -> None:
     """Reports every failed run in the instance (daily_pipeline, freshness-check runs), however it was
     launched (schedule, sensor, UI, `hean run`): one line with the time, job, run id, the days it covered,
     who launched it, each failed step with the class and first line of its root error, and the `hean run`
@@ -67,3 +60,14 @@ def run_failure_sensor(context: dg.RunFailureSensorContext) -> None:
     line = describe(failure)
     context.log.error(line)
     append_line(load_settings().run_failure_log, line)
+
+
+run_failure_sensor = dg.run_failure_sensor(
+    name=RUN_FAILURE_SENSOR,
+    minimum_interval_seconds=RUN_FAILURE_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    # Runs of `hean run` execute in-process and carry no code-location origin: a sensor scoped to this
+    # location would never see them. The instance holds this project only, so "all" means this project.
+    monitor_all_code_locations=True,
+    description=description_of(_report_run_failure),
+)(_report_run_failure)

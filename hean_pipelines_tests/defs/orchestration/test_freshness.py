@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -25,7 +24,7 @@ def two_days(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterIns
         yield instance
 
 
-def _evaluate(instance: dg.DagsterInstance, at: datetime) -> list[dg.AssetCheckEvaluation]:
+def _evaluate(instance: dg.DagsterInstance, at: datetime) -> Sequence[dg.AssetCheckEvaluation]:
     job = defs().resolve_implicit_global_asset_job_def()
     checks_only = job.get_subset(asset_check_selection=set(freshness_check_keys()), asset_selection=set())
     with freeze_time(at):
