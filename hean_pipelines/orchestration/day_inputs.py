@@ -8,7 +8,7 @@ from D's close and equity is cumulative.
 When the ledger builds days (in its own transaction, so nothing can slip in between) it records in
 ``ledger.day_inputs``, per (date, account):
 
-* ``raw_fingerprint`` -- md5 over the day's raw rows the ledger and its downstream read: the day's
+* ``raw_fingerprint`` -- a digest of the day's raw rows the ledger and its downstream read: the day's
   executions (with the order each one belongs to), transaction-log rows, Bybit closed-PnL records
   and mark bars; on the ledger's first day also the USDT transaction rows before it (its opening
   cash). Each row enters as its key and the ``raw_json`` Bybit sent, so a corrected row counts too.
@@ -39,7 +39,7 @@ CREATE SCHEMA IF NOT EXISTS ledger;
 CREATE TABLE IF NOT EXISTS {DAY_INPUTS_TABLE} (
     date DATE NOT NULL,
     account VARCHAR NOT NULL,
-    raw_fingerprint VARCHAR NOT NULL,    -- md5 over the day's raw input rows (key + raw_json each)
+    raw_fingerprint VARCHAR NOT NULL,    -- rows:XOR of md5(key + raw_json) over the day's raw input rows
     input_fingerprint VARCHAR NOT NULL,  -- md5(input_fingerprint of D-1, raw_fingerprint of D): the whole chain
     PRIMARY KEY (date, account)
 )
@@ -48,9 +48,10 @@ CREATE TABLE IF NOT EXISTS {DAY_INPUTS_TABLE} (
 NO_ROWS = "no-rows"
 """The raw fingerprint of a day without any raw row (a quiet day is a state too)."""
 
-# One line per raw row, prefixed by its table, hashed; a day's fingerprint is the md5 of its sorted
-# lines (sorted by their UTF-8 bytes: independent of insertion order and physical layout). Executions
-# carry their order's raw_json because the ledger reads the order (hedge-mode position index).
+# One line per raw row, prefixed by its table; a day's fingerprint is its line count and the XOR of the
+# lines' md5: independent of insertion order and physical layout, computed in one streaming pass (no
+# sort, no giant string), and lines are unique (each holds its row's key). Executions carry their
+# order's raw_json because the ledger reads the order (hedge-mode position index).
 _RAW_LINES_SQL = """
 SELECT e.day,
        'e|' || e.exec_id || '|' || CAST(e.raw_json AS VARCHAR) || '|' || coalesce(CAST(o.raw_json AS VARCHAR), '')
@@ -68,13 +69,13 @@ FROM raw.mark_prices WHERE day BETWEEN $first AND $last
 """
 
 _RAW_FINGERPRINTS_SQL = f"""
-SELECT day, md5(string_agg(line, chr(10) ORDER BY encode(line))) FROM ({_RAW_LINES_SQL}) AS lines(day, line)
+SELECT day, count(*) || ':' || CAST(bit_xor(md5_number(line)) AS VARCHAR) FROM ({_RAW_LINES_SQL}) AS lines(day, line)
 GROUP BY day
 """
 
 # The first day opens with the cash balance just before it (ledger.build's opening cash query).
 _PRE_HISTORY_SQL = """
-SELECT md5(coalesce(string_agg(tx_key || '|' || CAST(raw_json AS VARCHAR), chr(10) ORDER BY tx_key), ''))
+SELECT count(*) || ':' || CAST(coalesce(bit_xor(md5_number(tx_key || '|' || CAST(raw_json AS VARCHAR))), 0) AS VARCHAR)
 FROM raw.bybit_transactions WHERE account = $account AND currency = 'USDT' AND transaction_time < $start
 """
 

@@ -132,6 +132,28 @@ def test_daemon_launched_runs_complete_and_build_their_days(scheduled_days: Sche
     assert materialized == {"2026-01-05", "2026-01-06"}
 
 
+def test_every_materialization_carries_its_row_count(scheduled_days: ScheduledDays) -> None:
+    instance = scheduled_days.instance
+    day_two = scheduled_days.runs[1].run_id
+    counts = {}
+    for record in instance.get_records_for_run(day_two, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
+        materialization = record.event_log_entry.asset_materialization
+        assert materialization is not None
+        counts[materialization.asset_key.to_user_string()] = materialization.metadata["dagster/row_count"].value
+    assert len(counts) == 13  # every asset of the graph
+    with reader(scheduled_days.db) as conn:
+        expected = {
+            "ledger_entries": "SELECT count(*) FROM ledger.entries WHERE date = DATE '2026-01-06'",
+            "bybit_executions": "SELECT count(*) FROM raw.bybit_executions WHERE day = DATE '2026-01-06'",
+            "process_attribution": "SELECT count(*) FROM attribution.process_daily WHERE date = DATE '2026-01-06'",
+            "selector_scores": "SELECT count(*) FROM selection.scores WHERE as_of = DATE '2026-01-06'",
+        }
+        for asset, sql in expected.items():
+            row = conn.execute(sql).fetchone()
+            assert row is not None and row[0] > 0
+            assert counts[asset] == row[0], asset
+
+
 @pytest.mark.idempotency
 def test_rematerializing_a_day_by_hand_leaves_every_table_byte_identical(scheduled_days: ScheduledDays) -> None:
     before = table_checksums(scheduled_days.db)
