@@ -1,4 +1,4 @@
-"""Whether a daily_pipeline run is queued or running: the sensors wait for it rather than guess around it."""
+"""What the sensors ask the instance: is a daily_pipeline run in flight, did I launch this run key before?"""
 
 import dagster as dg
 
@@ -30,3 +30,11 @@ def waiting_for(run: dg.DagsterRun) -> str:
         f"waiting: daily_pipeline run {run.run_id} ({first}..{last}) is {run.status.value}; "
         "one daily_pipeline run at a time, so days are built in order"
     )
+
+
+def earlier_attempt(context: dg.SensorEvaluationContext, run_key: str) -> dg.DagsterRun | None:
+    """This sensor's run for ``run_key``, if it launched one (the daemon would silently skip the key again)."""
+    runs = context.instance.get_runs(
+        dg.RunsFilter(tags={"dagster/sensor_name": context.sensor_name, "dagster/run_key": run_key}), limit=1
+    )
+    return runs[0] if runs else None

@@ -5,7 +5,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from hean_pipelines.defs.jobs import DAILY_PIPELINE_JOB
 from hean_pipelines.defs.orchestration.docs import description_of
-from hean_pipelines.defs.orchestration.in_flight import daily_run_in_flight, waiting_for
+from hean_pipelines.defs.orchestration.in_flight import daily_run_in_flight, earlier_attempt, waiting_for
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
 from hean_pipelines.orchestration.day_inputs import recompute_plan, stale_days
 from hean_pipelines.warehouse.connection import DuckDBLockedError, reader
@@ -14,13 +14,6 @@ LATE_DATA_SENSOR = "late_data_sensor"
 LATE_DATA_INTERVAL_S = 300
 READ_LOCK_TIMEOUT_S = 5.0
 """A sensor tick must stay short: if someone holds the file, skip and look again next tick."""
-
-
-def _earlier_attempt(context: dg.SensorEvaluationContext, run_key: str) -> dg.DagsterRun | None:
-    runs = context.instance.get_runs(
-        dg.RunsFilter(tags={"dagster/sensor_name": context.sensor_name, "dagster/run_key": run_key}), limit=1
-    )
-    return runs[0] if runs else None
 
 
 def _late_data(
@@ -48,7 +41,7 @@ def _late_data(
     if plan is None:
         return dg.SkipReason(f"{len(report.built)} built day(s): raw input unchanged since each was built{unjudged}")
     changed = ", ".join(str(d) for d in plan.raw_changed) or "none (an earlier day was rebuilt after them)"
-    earlier = _earlier_attempt(context, plan.run_key)
+    earlier = earlier_attempt(context, plan.run_key)
     if earlier is not None:
         return dg.SkipReason(
             f"days {plan.first}..{plan.last} are stale (raw input changed on: {changed}), and this sensor's "

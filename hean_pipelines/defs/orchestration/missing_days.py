@@ -8,7 +8,7 @@ from dagster._time import get_current_datetime
 from hean_pipelines.defs.jobs import DAILY_PIPELINE_JOB
 from hean_pipelines.defs.orchestration.docs import description_of
 from hean_pipelines.defs.orchestration.freshness import DAILY_ASSETS
-from hean_pipelines.defs.orchestration.in_flight import daily_run_in_flight, waiting_for
+from hean_pipelines.defs.orchestration.in_flight import daily_run_in_flight, earlier_attempt, waiting_for
 from hean_pipelines.orchestration.gaps import complete_days, last_due_day, missing_days
 
 MISSING_DAYS_SENSOR = "missing_days_sensor"
@@ -19,13 +19,6 @@ LEDGER_ASSET = "positions"
 
 def _materialized_days(instance: dg.DagsterInstance, asset: str) -> set[date]:
     return {date.fromisoformat(key) for key in instance.get_materialized_partitions(dg.AssetKey(asset))}
-
-
-def _earlier_attempt(context: dg.SensorEvaluationContext, run_key: str) -> dg.DagsterRun | None:
-    runs = context.instance.get_runs(
-        dg.RunsFilter(tags={"dagster/sensor_name": context.sensor_name, "dagster/run_key": run_key}), limit=1
-    )
-    return runs[0] if runs else None
 
 
 def _missing_days(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
@@ -49,7 +42,7 @@ def _missing_days(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.Ski
     if owed.earliest is None:
         return dg.SkipReason(f"no day missing from {owed.first_day} to {owed.last_due}")
     day = owed.earliest.isoformat()
-    earlier = _earlier_attempt(context, day)
+    earlier = earlier_attempt(context, day)
     if earlier is not None:
         return dg.SkipReason(
             f"{day} is missing, and this sensor's run {earlier.run_id} for it ended {earlier.status.value}: "
