@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from hean_pipelines.defs.instance_status import CheckResult, check_spec, evaluation_result, project_check_specs
+from hean_pipelines.defs.instance_status import CheckResult, check_spec, evaluation_result, pipeline_check_specs
 from hean_pipelines.defs.jobs import DAILY_PIPELINE_JOB
 
 
@@ -46,7 +46,7 @@ class RunOutcome:
         evaluated = {f"{check.asset}:{check.check}" for check in self.checks}
         return [
             f"{spec.asset_key.to_user_string()}:{spec.name}"
-            for spec in project_check_specs()
+            for spec in pipeline_check_specs()
             if f"{spec.asset_key.to_user_string()}:{spec.name}" not in evaluated
         ]
 

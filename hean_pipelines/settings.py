@@ -18,6 +18,7 @@ DEFAULT_LOOKBACK_DAYS = 3
 DEFAULT_ACCOUNT = "main"
 DEFAULT_SANDBOX_SEED = 7
 DEFAULT_HURDLE_RATE = Decimal("0.05")
+DEFAULT_RUN_FAILURE_LOG = Path("reports/run_failures.log")
 
 
 class SettingsError(ValueError):
@@ -67,6 +68,8 @@ class Settings:
     ledger_start: date | None = None
     hurdle_rate: Decimal = DEFAULT_HURDLE_RATE
     reports_dir: Path = Path("reports")
+    run_failure_log: Path = DEFAULT_RUN_FAILURE_LOG
+    """Where the run-failure sensor appends one line per failed run (relative: to the code location's folder)."""
 
     @property
     def has_api_key(self) -> bool:
@@ -127,4 +130,5 @@ def load_settings() -> Settings:
         ledger_start=_env_date("HEAN_LEDGER_START", date.min) if os.environ.get("HEAN_LEDGER_START") else None,
         hurdle_rate=_env_decimal("HEAN_HURDLE_RATE", DEFAULT_HURDLE_RATE),
         reports_dir=Path(os.environ.get("HEAN_REPORTS_DIR", "").strip() or "reports"),
+        run_failure_log=Path(os.environ.get("HEAN_RUN_FAILURE_LOG", "").strip() or DEFAULT_RUN_FAILURE_LOG),
     )

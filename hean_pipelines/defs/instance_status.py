@@ -56,6 +56,15 @@ def project_check_specs() -> tuple[dg.AssetCheckSpec, ...]:
     return tuple(graph.get_check_spec(key) for key in sorted(graph.asset_check_keys, key=str))
 
 
+@cache
+def pipeline_check_specs() -> tuple[dg.AssetCheckSpec, ...]:
+    """The checks a run of the daily job evaluates: all but the freshness checks (they run from a sensor)."""
+    from hean_pipelines.defs.orchestration.freshness import freshness_check_keys
+
+    excluded = set(freshness_check_keys())
+    return tuple(spec for spec in project_check_specs() if spec.key not in excluded)
+
+
 def check_spec(key: dg.AssetCheckKey) -> dg.AssetCheckSpec | None:
     """The project's spec of one check, ``None`` for a check the project does not define."""
     return next((spec for spec in project_check_specs() if spec.key == key), None)
@@ -147,7 +156,7 @@ def latest_check_results(
 def _failed_error_checks(instance: dg.DagsterInstance) -> dict[str, list[CheckResult]]:
     """Failed ERROR-severity check evaluations, by run id (one pass over the check history)."""
     by_run: dict[str, list[CheckResult]] = {}
-    for spec in project_check_specs():
+    for spec in pipeline_check_specs():
         history = instance.event_log_storage.get_asset_check_execution_history(
             spec.key, limit=HISTORY_LIMIT, status={AssetCheckExecutionRecordStatus.FAILED}
         )
@@ -254,6 +263,6 @@ def day_status(instance: dg.DagsterInstance, day: date, asset_keys: Sequence[dg.
         day=day,
         runs=tuple(runs_covering(instance, day)),
         checks=tuple(check_results_for_day(instance, day)),
-        expected_checks=tuple(f"{s.asset_key.to_user_string()}:{s.name}" for s in project_check_specs()),
+        expected_checks=tuple(f"{s.asset_key.to_user_string()}:{s.name}" for s in pipeline_check_specs()),
         assets=tuple(asset_statuses(instance, asset_keys)),
     )

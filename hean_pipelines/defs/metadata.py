@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
 
 import dagster as dg
 import duckdb
@@ -36,37 +35,31 @@ def table_rows(conn: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def table_metadata(
+ROW_COUNT = "dagster/row_count"
+"""Dagster's standard row-count key: the UI shows it on the materialization and plots it over time."""
+
+
+def window_rows(
+    conn: duckdb.DuckDBPyConnection, table: str, first_day: date, last_day: date, column: str = "date"
+) -> int:
+    """Rows of ``table`` whose ``column`` falls in [first_day, last_day]: what this materialization covers."""
+    row = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} BETWEEN ? AND ?", [first_day, last_day]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def window_sums(
     conn: duckdb.DuckDBPyConnection,
     table: str,
-    window: tuple[date, date] | None = None,
-    date_column: str = "date",
-    with_schema: bool = True,
-) -> dict[str, Any]:
-    """Dagster's standard table metadata for a materialization: rows written in the window, the relation
-    and its column schema as DuckDB has it (type, nullability, column comment)."""
-    where, params = ("", []) if window is None else (f" WHERE {date_column} BETWEEN ? AND ?", list(window))
-    row = conn.execute(f"SELECT count(*) FROM {table}{where}", params).fetchone()
-    metadata: dict[str, Any] = {
-        "dagster/row_count": int(row[0]) if row else 0,
-        "dagster/relation_identifier": f"hean.{table}",
-    }
-    if with_schema:
-        schema, name = table.split(".")
-        columns = conn.execute(
-            """SELECT column_name, data_type, is_nullable, comment FROM duckdb_columns()
-               WHERE database_name = 'hean' AND schema_name = ? AND table_name = ? ORDER BY column_index""",
-            [schema, name],
-        ).fetchall()
-        metadata["dagster/column_schema"] = dg.TableSchema(
-            columns=[
-                dg.TableColumn(
-                    name=column,
-                    type=data_type,
-                    description=comment or "",
-                    constraints=dg.TableColumnConstraints(nullable=bool(nullable)),
-                )
-                for column, data_type, nullable, comment in columns
-            ]
-        )
-    return metadata
+    columns: Sequence[str],
+    first_day: date,
+    last_day: date,
+    column: str = "date",
+) -> dict[str, float]:
+    """``<column>_total`` for each money column over the window (floats: metadata for display only)."""
+    if not columns:
+        return {}
+    row = conn.execute(
+        f"SELECT {', '.join(f'sum({c})' for c in columns)} FROM {table} WHERE {column} BETWEEN ? AND ?",
+        [first_day, last_day],
+    ).fetchone()
+    return {f"{c}_total": float(v or 0) for c, v in zip(columns, row or (), strict=False)}

@@ -1,7 +1,9 @@
-"""Column schemas for the UI, derived from the pandera models (one description of each table)."""
+"""Column schemas for the UI, from the pandera models or the tables' DDL (one description of each table)."""
 
 import dagster as dg
 import pandera.pandas as pa
+
+from hean_pipelines.warehouse.table_docs import table_columns
 
 
 def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
@@ -19,4 +21,20 @@ def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
     ]
     checks = [str(getattr(c, "name", c)) for c in schema.checks]
     constraints = dg.TableConstraints(other=checks) if checks else None
+    return dg.TableSchema(columns=columns, constraints=constraints)
+
+
+def table_column_schema(table: str) -> dg.TableSchema:
+    """The column schema of a warehouse table, as its DDL creates it (types, nullability, key, comments)."""
+    columns = [
+        dg.TableColumn(
+            name=c.name,
+            type=c.type,
+            description=c.description,
+            constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=False),
+        )
+        for c in table_columns(table)
+    ]
+    key = [c.name for c in table_columns(table) if c.primary_key]
+    constraints = dg.TableConstraints(other=[f"primary key ({', '.join(key)})"]) if key else None
     return dg.TableSchema(columns=columns, constraints=constraints)

@@ -54,3 +54,81 @@ def test_definitions_bind_every_required_resource() -> None:
     definitions = defs()
     definitions.resolve_all_job_defs()  # raises if an asset needs a resource that is not bound
     assert {"warehouse", "bybit"} <= set(definitions.resources or {})
+
+
+DOMAIN_GROUPS = {"ingest", "registry", "ledger", "attribution", "selection", "factory", "reporting"}
+FILE_ASSETS = {"daily_report"}
+"""Assets that write files, not tables: they name their path instead of a table and a column schema."""
+
+
+def test_every_asset_is_documented_for_the_ui() -> None:
+    """Group per domain, description, kinds, owners, its table and that table's column schema."""
+    nodes = _specs()
+    assert nodes
+    for name, node in nodes.items():
+        assert node.group_name in DOMAIN_GROUPS, name
+        assert node.description and len(node.description) > 40, name
+        assert node.kinds, name
+        assert node.owners, name
+        if name in FILE_ASSETS:
+            assert "path" in node.metadata, name
+            continue
+        schema = node.metadata.get("dagster/column_schema")
+        assert isinstance(schema, dg.TableSchema) and len(schema.columns) >= 4, name
+        assert "table" in node.metadata, name
+    assert {n.group_name for n in nodes.values()} == DOMAIN_GROUPS
+
+
+def test_column_schemas_are_the_tables_own_columns() -> None:
+    nodes = _specs()
+    executions = nodes["bybit_executions"].metadata["dagster/column_schema"]
+    by_name = {c.name: c for c in executions.columns}
+    assert by_name["exec_fee"].type == "DECIMAL(38,18)"
+    assert by_name["exec_fee"].description == "Bybit `execFee`"
+    assert by_name["exec_time"].type == "TIMESTAMP WITH TIME ZONE"
+    assert executions.constraints is not None and executions.constraints.other == ["primary key (exec_id)"]
+    entries = {c.name: c for c in nodes["ledger_entries"].metadata["dagster/column_schema"].columns}
+    assert entries["amount"].description.startswith("signed cash to the account")
+    assert not entries["amount"].constraints.nullable
+
+
+def test_the_automation_a_user_sees() -> None:
+    """Snapshot of the schedule, the sensors and the freshness checks (names are public: UI, README)."""
+    definitions = defs()
+    schedules = {s.name: s for s in definitions.schedules or []}
+    assert set(schedules) == {"daily_pipeline_schedule"}
+    schedule = schedules["daily_pipeline_schedule"]
+    assert isinstance(schedule, dg.ScheduleDefinition)  # resolved: the job is partitioned
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 0 * * *", "UTC")
+    assert schedule.job_name == DAILY_PIPELINE_JOB
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+    sensors = {s.name: s for s in definitions.sensors or []}
+    assert set(sensors) == {"missing_days_sensor", "late_data_sensor", "run_failure_sensor", "freshness_checks_sensor"}
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
+    assert all(s.description for s in sensors.values())
+    assert sensors["missing_days_sensor"].job_name == DAILY_PIPELINE_JOB
+    assert sensors["late_data_sensor"].job_name == DAILY_PIPELINE_JOB
+    assert (
+        sensors["missing_days_sensor"].minimum_interval_seconds,
+        sensors["late_data_sensor"].minimum_interval_seconds,
+    ) == (
+        60,
+        300,
+    )
+
+    graph = definitions.resolve_asset_graph()
+    daily = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None}
+    freshness = {
+        key.asset_key.to_user_string(): graph.get_check_spec(key)
+        for key in graph.asset_check_keys
+        if key.name == "freshness_check"
+    }
+    assert set(freshness) == daily  # every daily asset, no other
+    assert not any(spec.blocking for spec in freshness.values())
+
+
+def test_daily_pipeline_runs_in_process_one_run_at_a_time() -> None:
+    job = defs().resolve_job_def(DAILY_PIPELINE_JOB)
+    assert job.executor_def.name == "in_process"
+    assert job.tags == {"hean/run_queue": DAILY_PIPELINE_JOB}

@@ -11,7 +11,7 @@ from hean_pipelines.attribution.daily import (
     build_process_attribution,
 )
 from hean_pipelines.attribution.schemas import PortfolioDailySchema, ProcessDailySchema
-from hean_pipelines.defs.metadata import markdown_table, table_metadata
+from hean_pipelines.defs.metadata import ROW_COUNT, markdown_table, window_rows
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
 from hean_pipelines.defs.schema_metadata import column_schema
@@ -80,11 +80,10 @@ def process_attribution(
             [first_day, last_day],
         ).fetchall()
         totals = _totals(conn, "attribution.process_daily", first_day, last_day)
-        # The column schema comes from the pandera model (with its checks), set on the asset definition.
-        table = table_metadata(conn, "attribution.process_daily", (first_day, last_day), with_schema=False)
+        row_count = window_rows(conn, "attribution.process_daily", first_day, last_day)
     return dg.MaterializeResult(
         metadata={
-            **table,
+            ROW_COUNT: row_count,
             "rows": rows,
             "hurdle_rate": float(settings.hurdle_rate),
             **totals,
@@ -128,11 +127,11 @@ def portfolio_attribution(
                 for day in each_day(first_day, last_day)
             ]
         totals = _totals(conn, "attribution.portfolio_daily", first_day, last_day)
-        table = table_metadata(conn, "attribution.portfolio_daily", (first_day, last_day), with_schema=False)
+        row_count = window_rows(conn, "attribution.portfolio_daily", first_day, last_day)
     last = days[-1]
     return dg.MaterializeResult(
         metadata={
-            **table,
+            ROW_COUNT: row_count,
             "days": len(days),
             **totals,
             "equity_last_day": float(last.equity),

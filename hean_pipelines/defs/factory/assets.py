@@ -4,9 +4,10 @@ from datetime import date
 
 import dagster as dg
 
-from hean_pipelines.defs.metadata import markdown_table, table_metadata
+from hean_pipelines.defs.metadata import ROW_COUNT, markdown_table, window_rows
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import WarehouseResource
+from hean_pipelines.defs.schema_metadata import table_column_schema
 from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.factory.backends import backend_from_env
 from hean_pipelines.factory.generate import generate_for_day
@@ -25,7 +26,7 @@ FACTORY_GROUP = "factory"
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_WRITER_POOL,
     deps=["registry", "selector_scores"],
-    metadata={"table": "factory.candidates"},
+    metadata={"table": "factory.candidates", "dagster/column_schema": table_column_schema("factory.candidates")},
 )
 def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """`factory.candidates`: new process ideas for a human to review -- never executed. The prompt is built
@@ -47,11 +48,11 @@ def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseR
                 waiting[day] = pending  # reviewers have enough to look at: no new ideas today
                 continue
             runs.append(generate_for_day(conn, day, backend))
-        table = table_metadata(conn, "factory.candidates", (first_day, last_day)) if runs else {}
+        row_count = window_rows(conn, "factory.candidates", first_day, last_day)
     if not runs:
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": 0,
+                ROW_COUNT: row_count,
                 "backend": backend.name,
                 "offline": backend.name == "offline",
                 "skipped_days": len(waiting),
@@ -68,7 +69,7 @@ def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseR
         context.log.warning(f"factory ran OFFLINE ({last.offline_reason}): deterministic variations, no LLM")
     return dg.MaterializeResult(
         metadata={
-            **table,
+            ROW_COUNT: row_count,
             "backend": last.backend,
             "offline": last.offline,
             "offline_reason": last.offline_reason or "",

@@ -4,10 +4,12 @@ from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
+import duckdb
 
-from hean_pipelines.defs.metadata import preview, table_metadata, table_rows
+from hean_pipelines.defs.metadata import ROW_COUNT, preview, table_rows, window_rows, window_sums
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
+from hean_pipelines.defs.schema_metadata import table_column_schema
 from hean_pipelines.defs.windows import partition_days
 from hean_pipelines.ingestion import (
     RAW_TABLES,
@@ -64,6 +66,24 @@ _PREVIEWS: dict[str, tuple[tuple[str, ...], str]] = {
     "mark_prices": (("ts", "category", "symbol", "close"), "ts, category, symbol"),
 }
 
+# Money summed over the partition's days on each materialization (numbers the UI can plot over time).
+_MONEY_TOTALS: dict[str, tuple[str, ...]] = {
+    "bybit_executions": ("exec_fee", "exec_value"),
+    "bybit_transactions": ("change", "fee", "funding"),
+    "bybit_orders": (),
+    "bybit_closed_pnl": ("closed_pnl",),
+    "mark_prices": (),
+}
+
+
+def _window_metadata(conn: duckdb.DuckDBPyConnection, asset_name: str, first_day: date, last_day: date) -> dict:
+    """Rows of the partition's days (``dagster/row_count``) and their money totals."""
+    table = RAW_TABLES[asset_name]
+    return {
+        ROW_COUNT: window_rows(conn, table, first_day, last_day, column="day"),
+        **window_sums(conn, table, _MONEY_TOTALS[asset_name], first_day, last_day, column="day"),
+    }
+
 
 def _raw_asset_specs() -> list[dg.AssetSpec]:
     # Built by a function: a module-level list of specs would be loaded as extra asset definitions.
@@ -75,7 +95,7 @@ def _raw_asset_specs() -> list[dg.AssetSpec]:
             kinds={"bybit", "duckdb"},
             owners=["team:trading-data"],
             tags={"layer": "raw"},
-            metadata={"table": RAW_TABLES[name]},
+            metadata={"table": RAW_TABLES[name], "dagster/column_schema": table_column_schema(RAW_TABLES[name])},
         )
         for name, description in _RAW_DESCRIPTIONS.items()
     ]
@@ -114,13 +134,13 @@ def bybit_raw_ingest(
             yield dg.MaterializeResult(
                 asset_key=asset_name,
                 metadata={
-                    **table_metadata(conn, result.table, (first_day, last_day), date_column="day"),
                     "source": bybit.source,
                     "window": f"{window.first_day}..{window.last_day}",
                     "rows_fetched": fetched[asset_name],
                     "rows_new": result.inserted,
                     "rows_already_present": result.already_present,
                     "table_rows": table_rows(conn, result.table),
+                    **_window_metadata(conn, asset_name, first_day, last_day),
                     "pages": batch.stats.pages,
                     "requests": batch.stats.requests,
                     "retries": batch.stats.retries,
@@ -148,9 +168,9 @@ def _recorded_results(warehouse: WarehouseResource, first_day: date, last_day: d
             yield dg.MaterializeResult(
                 asset_key=asset_name,
                 metadata={
-                    **table_metadata(conn, RAW_TABLES[asset_name], (first_day, last_day), date_column="day"),
                     "source": "recorded",
                     "rows_in_window": rows,
                     "table_rows": table_rows(conn, RAW_TABLES[asset_name]),
+                    **_window_metadata(conn, asset_name, first_day, last_day),
                 },
             )

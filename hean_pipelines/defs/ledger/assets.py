@@ -4,12 +4,14 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from hean_pipelines.defs.metadata import markdown_table, table_metadata
+from hean_pipelines.defs.metadata import ROW_COUNT, markdown_table, window_rows
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
+from hean_pipelines.defs.schema_metadata import table_column_schema
 from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.ledger.build import build_ledger_day
 from hean_pipelines.ledger.window import first_ledger_day, opening_source
+from hean_pipelines.orchestration.day_inputs import record_day_inputs
 from hean_pipelines.registry.store import ensure_registry_schema, link_prefixes_as_of
 from hean_pipelines.settings import load_settings
 from hean_pipelines.warehouse.connection import transaction
@@ -35,7 +37,7 @@ def _ledger_specs() -> list[dg.AssetSpec]:
                     "positions", partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
                 ),
             ],
-            metadata={"table": "ledger.positions"},
+            metadata={"table": "ledger.positions", "dagster/column_schema": table_column_schema("ledger.positions")},
             group_name=LEDGER_GROUP,
             kinds={"duckdb", "python"},
             owners=["team:trading-data"],
@@ -50,7 +52,7 @@ def _ledger_specs() -> list[dg.AssetSpec]:
                 "`ledger.quarantine` with a named reason."
             ),
             deps=RAW_DEPS,
-            metadata={"table": "ledger.entries"},
+            metadata={"table": "ledger.entries", "dagster/column_schema": table_column_schema("ledger.entries")},
             group_name=LEDGER_GROUP,
             kinds={"duckdb", "python"},
             owners=["team:trading-data"],
@@ -88,6 +90,9 @@ def ledger(
                 )
                 for day in each_day(first_day, last_day)
             ]
+            # In the same transaction as the build: what these days were built from, so the late-data
+            # sensor can tell when raw rows for them land afterwards.
+            record_day_inputs(conn, bybit.account, first_day, last_day)
         totals = conn.execute(
             """SELECT component, count(*), sum(amount) FROM ledger.entries
                WHERE date BETWEEN ? AND ? AND account = ? GROUP BY 1 ORDER BY 1""",
@@ -98,12 +103,17 @@ def ledger(
                WHERE date = ? AND account = ? AND qty <> 0 ORDER BY symbol, process_id LIMIT 10""",
             [last_day, bybit.account],
         ).fetchall()
+        last_day_values = conn.execute(
+            "SELECT sum(market_value), sum(unrealized_pnl) FROM ledger.positions WHERE date = ? AND account = ?",
+            [last_day, bybit.account],
+        ).fetchone()
+        rows = {
+            table: window_rows(conn, table, first_day, last_day) for table in ("ledger.positions", "ledger.entries")
+        }
         quarantine = conn.execute(
             "SELECT reason, count(*) FROM ledger.quarantine WHERE date BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
             [first_day, last_day],
         ).fetchall()
-        positions_table = table_metadata(conn, "ledger.positions", (first_day, last_day))
-        entries_table = table_metadata(conn, "ledger.entries", (first_day, last_day))
     per_day = markdown_table(
         ["day", "executions", "quarantined", "transactions", "entries", "positions", "opening"],
         [
@@ -114,9 +124,11 @@ def ledger(
     yield dg.MaterializeResult(
         asset_key="positions",
         metadata={
-            **positions_table,
+            ROW_COUNT: rows["ledger.positions"],
             "days": len(stats),
             "ledger_first_day": str(start),
+            "market_value_last_day": float((last_day_values or (0, 0))[0] or 0),
+            "unrealized_pnl_last_day": float((last_day_values or (0, 0))[1] or 0),
             "open_positions_last_day": len(positions_preview),
             "preview": dg.MetadataValue.md(
                 markdown_table(["symbol", "process_id", "qty", "cost_basis", "mark", "unrealized"], positions_preview)
@@ -126,9 +138,10 @@ def ledger(
     yield dg.MaterializeResult(
         asset_key="ledger_entries",
         metadata={
-            **entries_table,
+            ROW_COUNT: rows["ledger.entries"],
             "days": len(stats),
             "entries": sum(s.entries for s in stats),
+            **{f"{component}_total": float(amount or 0) for component, _, amount in totals},
             "quarantined_rows": sum(s.quarantined_executions + s.quarantined_transactions for s in stats),
             "totals_by_component": dg.MetadataValue.md(markdown_table(["component", "rows", "amount"], totals)),
             "quarantine_reasons": dg.MetadataValue.md(markdown_table(["reason", "rows"], quarantine)),

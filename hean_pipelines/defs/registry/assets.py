@@ -2,9 +2,10 @@
 
 import dagster as dg
 
-from hean_pipelines.defs.metadata import markdown_table, table_metadata
+from hean_pipelines.defs.metadata import ROW_COUNT, markdown_table, table_rows
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import WarehouseResource
+from hean_pipelines.defs.schema_metadata import table_column_schema
 from hean_pipelines.defs.windows import partition_days
 from hean_pipelines.registry.catalog import load_catalog
 from hean_pipelines.registry.store import SyncResult, registry_as_of, sync_catalog
@@ -22,7 +23,7 @@ REGISTRY_GROUP = "registry"
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_WRITER_POOL,
-    metadata={"table": "registry.processes"},
+    metadata={"table": "registry.processes", "dagster/column_schema": table_column_schema("registry.processes")},
 )
 def registry(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """`registry.processes`: every trading process (id, orderLinkId prefix, allocated capital, kill
@@ -41,21 +42,21 @@ def registry(context: dg.AssetExecutionContext, warehouse: WarehouseResource) ->
         result = SyncResult(inserted=0, updated=0, unchanged=len(catalog.versions) + 1, closed=0)
         with warehouse.get_reader() as conn:
             entries = registry_as_of(conn, last_day)
-            table = table_metadata(conn, "registry.processes")
+            versions = table_rows(conn, "registry.processes")
     else:
         with warehouse.get_connection() as conn:
             with transaction(conn):
                 result = sync_catalog(conn, catalog)
                 record_fingerprint(conn, fingerprint)
             entries = registry_as_of(conn, last_day)
-            table = table_metadata(conn, "registry.processes")
+            versions = table_rows(conn, "registry.processes")
     rows = [
         [e.process_id, e.link_prefix, e.allocated_capital, e.status, e.source, e.valid_from, e.valid_to]
         for e in entries
     ]
     return dg.MaterializeResult(
         metadata={
-            **table,
+            ROW_COUNT: versions,
             "window": f"{first_day}..{last_day}",
             "processes_as_of_last_day": len(entries),
             "allocated_capital_total": float(sum(e.allocated_capital for e in entries)),

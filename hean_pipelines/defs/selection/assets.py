@@ -2,9 +2,10 @@
 
 import dagster as dg
 
-from hean_pipelines.defs.metadata import markdown_table, table_metadata
+from hean_pipelines.defs.metadata import ROW_COUNT, markdown_table, window_rows, window_sums
 from hean_pipelines.defs.partitions import DUCKDB_WRITER_POOL, daily_partitions
 from hean_pipelines.defs.resources import BybitResource, WarehouseResource
+from hean_pipelines.defs.schema_metadata import table_column_schema
 from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.selection.config import load_selector_config
 from hean_pipelines.selection.runs import build_process_runs
@@ -23,7 +24,10 @@ SELECTION_GROUP = "selection"
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_WRITER_POOL,
     deps=["process_attribution", "positions", "mark_prices", "bybit_executions", "registry"],
-    metadata={"table": "selection.process_runs"},
+    metadata={
+        "table": "selection.process_runs",
+        "dagster/column_schema": table_column_schema("selection.process_runs"),
+    },
 )
 def process_runs(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, bybit: BybitResource
@@ -41,10 +45,12 @@ def process_runs(
                WHERE date BETWEEN ? AND ? GROUP BY 1 ORDER BY 1""",
             [first_day, last_day],
         ).fetchall()
-        table = table_metadata(conn, "selection.process_runs", (first_day, last_day))
+        row_count = window_rows(conn, "selection.process_runs", first_day, last_day)
+        totals = window_sums(conn, "selection.process_runs", ("total",), first_day, last_day)
     return dg.MaterializeResult(
         metadata={
-            **table,
+            ROW_COUNT: row_count,
+            **totals,
             "runs": rows,
             "by_process": dg.MetadataValue.md(
                 markdown_table(["process_id", "runs", "total", "mean return"], per_process)
@@ -66,7 +72,7 @@ def process_runs(
         "process_attribution",
         dg.AssetDep("selector_scores", partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)),
     ],
-    metadata={"table": "selection.scores"},
+    metadata={"table": "selection.scores", "dagster/column_schema": table_column_schema("selection.scores")},
 )
 def selector_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """`selection.scores`, as of each day from data up to that day: n_runs, Kish effective n (decay
@@ -91,10 +97,11 @@ def selector_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "SELECT decision, count(*) FROM selection.scores WHERE as_of BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
             [first_day, last_day],
         ).fetchall()
-        table = table_metadata(conn, "selection.scores", (first_day, last_day), date_column="as_of")
+        row_count = window_rows(conn, "selection.scores", first_day, last_day, column="as_of")
     return dg.MaterializeResult(
         metadata={
-            **table,
+            ROW_COUNT: row_count,
+            **{f"decisions_{decision.lower()}": n for decision, n in counts},
             "actions_enabled": config.actions_enabled,
             "registry_changes": changes,
             "decisions_in_window": dg.MetadataValue.md(markdown_table(["decision", "scores"], counts)),
