@@ -56,8 +56,8 @@ def test_definitions_bind_every_required_resource() -> None:
     assert {"warehouse", "bybit"} <= set(definitions.resources or {})
 
 
-DOMAIN_GROUPS = {"ingest", "registry", "ledger", "attribution", "selection", "factory", "reporting"}
-FILE_ASSETS = {"daily_report"}
+DOMAIN_GROUPS = {"ingest", "registry", "ledger", "attribution", "selection", "factory", "reporting", "observability"}
+FILE_ASSETS = {"daily_report", "metrics_snapshot"}
 """Assets that write files, not tables: they name their path instead of a table and a column schema."""
 
 

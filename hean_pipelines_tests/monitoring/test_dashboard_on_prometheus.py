@@ -332,10 +332,12 @@ def _last_success_end(folder: Path, run_id: str) -> float:
 
 
 def _checked_assets() -> set[str]:
+    """Assets with a check the daily job evaluates (freshness checks run from their sensor, not in `hean run`)."""
     from hean_pipelines.definitions import defs
+    from hean_pipelines.defs.jobs import DAILY_PIPELINE_JOB
 
-    graph = defs().resolve_asset_graph()
-    return {key.asset_key.to_user_string() for key in graph.asset_check_keys}
+    job = defs().resolve_job_def(DAILY_PIPELINE_JOB)
+    return {key.asset_key.to_user_string() for key in job.asset_layer.asset_graph.asset_check_keys}
 
 
 def test_every_dashboard_query_returns_the_warehouse_truth_through_prometheus(stack: Stack) -> None:

@@ -47,7 +47,7 @@ def _by_process(samples: tuple[Sample, ...]) -> list[list[object]]:
         "bybit_executions",
         "selector_scores",
     ],
-    metadata={"files": "metrics/metrics.json, metrics/metrics.prom (HEAN_METRICS_DIR)"},
+    metadata={"path": "metrics/metrics.json, metrics/metrics.prom (HEAN_METRICS_DIR)"},
 )
 def metrics_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """`metrics/metrics.json` and `metrics/metrics.prom`: every Prometheus metric of the warehouse (equity,

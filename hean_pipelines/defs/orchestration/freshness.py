@@ -34,6 +34,7 @@ DAILY_ASSETS = (
     "selector_scores",
     "generated_processes",
     "daily_report",
+    "metrics_snapshot",
 )
 
 
