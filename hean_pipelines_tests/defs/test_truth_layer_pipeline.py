@@ -12,6 +12,7 @@ from hean_pipelines.bybit.sandbox.server import SandboxConfig, SandboxServer
 from hean_pipelines.bybit.sandbox.simulator import SandboxAccount
 from hean_pipelines.warehouse.checksum import raw_table_checksums, table_checksum
 from hean_pipelines.warehouse.connection import connect
+from hean_pipelines_tests.corruption import add_a_cent_to_a_trade_fee, deliver_a_fill_twice
 from hean_pipelines_tests.hean_cli import hean
 
 DERIVED = (
@@ -94,16 +95,7 @@ def test_a_duplicated_execution_fails_the_blocking_check_and_stops_downstream(
     tmp_path: Path, three_good_days: Path
 ) -> None:
     shutil.copy(three_good_days, tmp_path / "hean.duckdb")
-    conn = connect(tmp_path / "hean.duckdb")
-    try:
-        # The same fill delivered a second time under another exec id.
-        conn.execute(
-            """INSERT INTO raw.bybit_executions
-               SELECT * REPLACE (exec_id || '-again' AS exec_id) FROM raw.bybit_executions
-               WHERE day = DATE '2026-01-06' AND exec_type = 'Trade' ORDER BY exec_id LIMIT 1"""
-        )
-    finally:
-        conn.close()
+    deliver_a_fill_twice(tmp_path / "hean.duckdb", "2026-01-06")
     code, stdout = _rerun(tmp_path)
     assert code == 1
     assert "failed check: ledger_entries:no_duplicate_entries" in stdout
@@ -115,16 +107,7 @@ def test_a_duplicated_execution_fails_the_blocking_check_and_stops_downstream(
 
 def test_day_by_day_isolates_the_one_corrupted_day(tmp_path: Path, three_good_days: Path) -> None:
     shutil.copy(three_good_days, tmp_path / "hean.duckdb")
-    conn = connect(tmp_path / "hean.duckdb")
-    try:
-        # One transaction-log fee off by a cent on the middle day: only that day's identity breaks.
-        conn.execute(
-            """UPDATE raw.bybit_transactions SET fee = fee + 0.01
-               WHERE tx_key = (SELECT min(tx_key) FROM raw.bybit_transactions
-                               WHERE day = DATE '2026-01-06' AND type = 'TRADE')"""
-        )
-    finally:
-        conn.close()
+    add_a_cent_to_a_trade_fee(tmp_path / "hean.duckdb", "2026-01-06")
     code, stdout = _rerun(tmp_path)
     assert code == 1
     assert "failed days: 2026-01-06\n" in stdout
@@ -139,15 +122,7 @@ def test_a_fee_that_breaks_the_invariant_fails_the_check_and_stops_downstream(
     tmp_path: Path, three_good_days: Path
 ) -> None:
     shutil.copy(three_good_days, tmp_path / "hean.duckdb")
-    conn = connect(tmp_path / "hean.duckdb")
-    try:
-        conn.execute(
-            """UPDATE raw.bybit_transactions SET fee = fee + 0.01
-               WHERE tx_key = (SELECT min(tx_key) FROM raw.bybit_transactions
-                               WHERE day = DATE '2026-01-07' AND type = 'TRADE')"""
-        )
-    finally:
-        conn.close()
+    add_a_cent_to_a_trade_fee(tmp_path / "hean.duckdb", "2026-01-07")
     code, stdout = _rerun(tmp_path)
     assert code == 1
     assert "failed check: ledger_entries:transaction_log_identity" in stdout

@@ -15,6 +15,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from hean_pipelines.warehouse.connection import connect
 from hean_pipelines_tests.conftest import SANDBOX_WEEK
+from hean_pipelines_tests.corruption import add_a_cent_to_a_trade_fee
 from hean_pipelines_tests.hean_cli import hean
 
 FIRST, LAST = SANDBOX_WEEK
@@ -122,15 +123,7 @@ def test_every_check_passed_and_the_decisions_are_listed(
 def test_a_day_whose_checks_failed_still_gets_a_report_that_says_so(tmp_path: Path, sandbox_week: Path) -> None:
     shutil.copy(sandbox_week / "hean.duckdb", tmp_path / "hean.duckdb")
     shutil.copytree(sandbox_week / "dagster_home", tmp_path / "dagster_home")
-    conn = connect(tmp_path / "hean.duckdb")
-    try:
-        conn.execute(
-            """UPDATE raw.bybit_transactions SET fee = fee + 0.01
-               WHERE tx_key = (SELECT min(tx_key) FROM raw.bybit_transactions
-                               WHERE day = DATE '2026-01-08' AND type = 'TRADE')"""
-        )
-    finally:
-        conn.close()
+    add_a_cent_to_a_trade_fee(tmp_path / "hean.duckdb", "2026-01-08")
     run = hean(tmp_path, "run", "--source", "recorded", "--start", FIRST, "--end", LAST)
     assert run.returncode == 1
     report = hean(tmp_path, "report", "--date", "2026-01-08", "--quiet")
