@@ -11,6 +11,12 @@ SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
 BYBIT_FIXTURES = SHARED_FIXTURES / "bybit"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow end-to-end tests first (a stable sort): xdist hands out the longest files while both workers
+    are free, instead of leaving one worker alone with the 90-day backfill at the end."""
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, "90_day" not in item.name))
+
+
 @pytest.fixture(scope="session")
 def bybit_fixtures() -> Path:
     if not BYBIT_FIXTURES.is_dir():
