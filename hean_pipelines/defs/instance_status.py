@@ -33,13 +33,10 @@ __all__ = [
     "CheckResult",
     "DayStatus",
     "RunSummary",
+    "StatusHistory",
     "asset_statuses",
-    "check_results_for_day",
-    "day_status",
     "last_successful_run",
     "latest_check_results",
-    "run_summary",
-    "runs_covering",
 ]
 
 # How far back the instance is searched for runs and check evaluations covering a day: a year of
@@ -183,59 +180,12 @@ def _summary(record: RunRecord, failed: dict[str, list[CheckResult]]) -> RunSumm
     )
 
 
-def run_summary(instance: dg.DagsterInstance, run_id: str) -> RunSummary | None:
-    """One run, by id."""
-    records = instance.get_run_records(filters=dg.RunsFilter(run_ids=[run_id]), limit=1)
-    return _summary(records[0], _failed_error_checks(instance)) if records else None
-
-
 def last_successful_run(instance: dg.DagsterInstance, job_name: str = DAILY_PIPELINE_JOB) -> RunSummary | None:
     """The newest successful run of the daily job."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
     )
     return _summary(records[0], _failed_error_checks(instance)) if records else None
-
-
-def runs_covering(instance: dg.DagsterInstance, day: date, job_name: str = DAILY_PIPELINE_JOB) -> list[RunSummary]:
-    """Every run of the daily job whose window includes ``day``, newest first."""
-    records = instance.get_run_records(filters=dg.RunsFilter(job_name=job_name), limit=HISTORY_LIMIT)
-    covering = [
-        record
-        for record in records
-        if (window := run_window(record.dagster_run)) and window[0] <= day.isoformat() <= window[1]
-    ]
-    failed = _failed_error_checks(instance) if covering else {}
-    return [_summary(record, failed) for record in covering]
-
-
-def check_results_for_day(
-    instance: dg.DagsterInstance, day: date, asset_keys: Iterable[dg.AssetKey] | None = None
-) -> list[CheckResult]:
-    """Per check, the latest evaluation by a run whose window includes ``day``, judged for that day.
-
-    A ranged run checks its window once: its verdict for ``day`` is a failure only when ``day`` is
-    among the failing dates it named (or it named none, i.e. it could not tell which day failed).
-    """
-    results = []
-    windows: dict[str, tuple[str, str] | None] = {}
-    for spec in _specs_for(asset_keys):
-        history = instance.event_log_storage.get_asset_check_execution_history(spec.key, limit=HISTORY_LIMIT)
-        for record in history:
-            if record.run_id not in windows:
-                run = instance.get_run_by_id(record.run_id)
-                windows[record.run_id] = run_window(run) if run else None
-            window = windows[record.run_id]
-            if not window or not window[0] <= day.isoformat() <= window[1]:
-                continue
-            result = _check_result(spec, record)
-            if result is None:
-                continue
-            if not result.passed and result.failing_days and day.isoformat() not in result.failing_days:
-                result = CheckResult(**{**result.__dict__, "passed": True, "failing_days": ()})
-            results.append(result)
-            break
-    return results
 
 
 def asset_statuses(instance: dg.DagsterInstance, asset_keys: Sequence[dg.AssetKey]) -> list[AssetStatus]:
@@ -257,12 +207,63 @@ def asset_statuses(instance: dg.DagsterInstance, asset_keys: Sequence[dg.AssetKe
     return statuses
 
 
-def day_status(instance: dg.DagsterInstance, day: date, asset_keys: Sequence[dg.AssetKey]) -> DayStatus:
-    """Runs, check verdicts and asset materializations for one day, as the daily report shows them."""
-    return DayStatus(
-        day=day,
-        runs=tuple(runs_covering(instance, day)),
-        checks=tuple(check_results_for_day(instance, day)),
-        expected_checks=tuple(f"{s.asset_key.to_user_string()}:{s.name}" for s in pipeline_check_specs()),
-        assets=tuple(asset_statuses(instance, asset_keys)),
-    )
+class StatusHistory:
+    """What the instance knows for a set of days, read once: a report over a 90-day range asks for each
+    day's runs and check verdicts without going back to the instance 90 times."""
+
+    def __init__(self, instance: dg.DagsterInstance, asset_keys: Sequence[dg.AssetKey] = ()) -> None:
+        self._instance = instance
+        self._runs = instance.get_run_records(filters=dg.RunsFilter(job_name=DAILY_PIPELINE_JOB), limit=HISTORY_LIMIT)
+        self._windows = {record.dagster_run.run_id: run_window(record.dagster_run) for record in self._runs}
+        self._failed = _failed_error_checks(instance)
+        self._checks = [
+            (spec, instance.event_log_storage.get_asset_check_execution_history(spec.key, limit=HISTORY_LIMIT))
+            for spec in project_check_specs()
+        ]
+        self._assets = tuple(asset_statuses(instance, asset_keys))
+
+    def _window(self, run_id: str) -> tuple[str, str] | None:
+        if run_id not in self._windows:  # a check evaluated by a run of another job
+            run = self._instance.get_run_by_id(run_id)
+            self._windows[run_id] = run_window(run) if run else None
+        return self._windows[run_id]
+
+    def runs_covering(self, day: date) -> list[RunSummary]:
+        """Every run of the daily job whose window includes ``day``, newest first."""
+        covering = []
+        for record in self._runs:
+            window = self._windows[record.dagster_run.run_id]
+            if window and window[0] <= day.isoformat() <= window[1]:
+                covering.append(_summary(record, self._failed))
+        return covering
+
+    def check_results_for_day(self, day: date) -> list[CheckResult]:
+        """Per check, the latest evaluation by a run whose window includes ``day``, judged for that day.
+
+        A ranged run checks its window once: its verdict for ``day`` is a failure only when ``day`` is
+        among the failing dates it named (or it named none, i.e. it could not tell which day failed).
+        """
+        results = []
+        for spec, history in self._checks:
+            for record in history:
+                window = self._window(record.run_id)
+                if not window or not window[0] <= day.isoformat() <= window[1]:
+                    continue
+                result = _check_result(spec, record)
+                if result is None:
+                    continue
+                if not result.passed and result.failing_days and day.isoformat() not in result.failing_days:
+                    result = CheckResult(**{**result.__dict__, "passed": True, "failing_days": ()})
+                results.append(result)
+                break
+        return results
+
+    def day_status(self, day: date) -> DayStatus:
+        """Runs, check verdicts and asset materializations for one day, as the daily report shows them."""
+        return DayStatus(
+            day=day,
+            runs=tuple(self.runs_covering(day)),
+            checks=tuple(self.check_results_for_day(day)),
+            expected_checks=tuple(f"{s.asset_key.to_user_string()}:{s.name}" for s in pipeline_check_specs()),
+            assets=self._assets,
+        )

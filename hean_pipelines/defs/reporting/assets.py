@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from hean_pipelines.defs.partitions import daily_partitions
-from hean_pipelines.defs.reporting.daily_report_writer import write_report
+from hean_pipelines.defs.reporting.daily_report_writer import status_history, write_report
 from hean_pipelines.defs.resources import WarehouseResource
 from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.settings import load_settings
@@ -33,9 +33,10 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     settings = load_settings()
     paths = []
     text = ""
+    history = status_history(context.instance)  # once for the whole range, not once per day
     for day in each_day(first_day, last_day):
         path, text = write_report(
-            Path(warehouse.database), context.instance, day, settings.reports_dir, warehouse.lock_timeout_s
+            Path(warehouse.database), context.instance, day, settings.reports_dir, warehouse.lock_timeout_s, history
         )
         paths.append(path)
     return dg.MaterializeResult(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from hean_pipelines.defs.instance_status import day_status
+from hean_pipelines.defs.instance_status import StatusHistory
 from hean_pipelines.reporting.daily_data import read_daily_report_data
 from hean_pipelines.reporting.markdown import render_daily_report
 from hean_pipelines.selection.config import load_selector_config
@@ -32,7 +32,18 @@ def report_path(reports_dir: Path, day: date) -> Path:
     return reports_dir / "daily" / f"{day.isoformat()}.md"
 
 
-def render_report(db_path: Path, instance: dg.DagsterInstance, day: date, lock_timeout_s: float = 30.0) -> str:
+def status_history(instance: dg.DagsterInstance) -> StatusHistory:
+    """The instance's runs, checks and the reported assets, read once for any number of days' reports."""
+    return StatusHistory(instance, [dg.AssetKey(name) for name in REPORTED_ASSETS])
+
+
+def render_report(
+    db_path: Path,
+    instance: dg.DagsterInstance,
+    day: date,
+    lock_timeout_s: float = 30.0,
+    history: StatusHistory | None = None,
+) -> str:
     """The report's Markdown for ``day``."""
     actions = load_selector_config().actions_enabled
     if db_path.exists():
@@ -42,15 +53,20 @@ def render_report(db_path: Path, instance: dg.DagsterInstance, day: date, lock_t
         from hean_pipelines.reporting.daily_data import DailyReportData
 
         data = DailyReportData(day=day, window_days=7, actions_enabled=actions)
-    status = day_status(instance, day, [dg.AssetKey(name) for name in REPORTED_ASSETS])
+    status = (history or status_history(instance)).day_status(day)
     return render_daily_report(data, status, generated_at=datetime.now(UTC))
 
 
 def write_report(
-    db_path: Path, instance: dg.DagsterInstance, day: date, reports_dir: Path, lock_timeout_s: float = 30.0
+    db_path: Path,
+    instance: dg.DagsterInstance,
+    day: date,
+    reports_dir: Path,
+    lock_timeout_s: float = 30.0,
+    history: StatusHistory | None = None,
 ) -> tuple[Path, str]:
     """Render and save the report for ``day`` under ``reports_dir/daily/``; returns the path and the text."""
-    text = render_report(db_path, instance, day, lock_timeout_s)
+    text = render_report(db_path, instance, day, lock_timeout_s, history)
     path = report_path(reports_dir, day)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write then rename: a reader never sees half a report.
