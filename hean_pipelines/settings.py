@@ -29,7 +29,8 @@ def _env_bool(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """An integer from the environment; ``default`` when unset or blank; :class:`SettingsError` otherwise."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -111,7 +112,7 @@ def load_settings() -> Settings:
         raise SettingsError(f"HEAN_SOURCE={source!r}: expected one of {', '.join(SOURCES)}")
     if source == "live" and not (api_key and api_secret):
         raise SettingsError("HEAN_SOURCE=live needs BYBIT_API_KEY and BYBIT_API_SECRET")
-    lookback = _env_int("HEAN_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)
+    lookback = env_int("HEAN_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)
     if lookback < 0:
         raise SettingsError(f"HEAN_LOOKBACK_DAYS={lookback} must be >= 0")
     return Settings(
@@ -124,9 +125,9 @@ def load_settings() -> Settings:
         bybit_api_secret=api_secret,
         bybit_testnet=_env_bool("BYBIT_TESTNET"),
         sandbox_url=os.environ.get("HEAN_SANDBOX_URL", "").strip(),
-        sandbox_seed=_env_int("HEAN_SANDBOX_SEED", DEFAULT_SANDBOX_SEED),
+        sandbox_seed=env_int("HEAN_SANDBOX_SEED", DEFAULT_SANDBOX_SEED),
         sandbox_faults=_sandbox_faults(),
-        duckdb_lock_timeout_s=float(_env_int("HEAN_DUCKDB_LOCK_TIMEOUT_S", 60)),
+        duckdb_lock_timeout_s=float(env_int("HEAN_DUCKDB_LOCK_TIMEOUT_S", 60)),
         ledger_start=_env_date("HEAN_LEDGER_START", date.min) if os.environ.get("HEAN_LEDGER_START") else None,
         hurdle_rate=_env_decimal("HEAN_HURDLE_RATE", DEFAULT_HURDLE_RATE),
         reports_dir=Path(os.environ.get("HEAN_REPORTS_DIR", "").strip() or "reports"),

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hean_pipelines.settings import SettingsError
+from hean_pipelines.settings import SettingsError, env_int
 
 DEFAULT_METRICS_DIR = Path("metrics")
 DEFAULT_HOST = "127.0.0.1"
@@ -50,15 +50,10 @@ def _float(name: str, default: float, low: float, high: float, *, low_inclusive:
 def load_metrics_config() -> MetricsConfig:
     """``HEAN_METRICS_DIR``, ``HEAN_METRICS_HOST``, ``HEAN_METRICS_PORT``, ``HEAN_DRAWDOWN_LIMIT``,
     ``HEAN_METRICS_LOCK_TIMEOUT_S``."""
-    port_raw = os.environ.get("HEAN_METRICS_PORT", "").strip()
-    try:
-        port = int(port_raw) if port_raw else DEFAULT_PORT
-    except ValueError as exc:
-        raise SettingsError(f"HEAN_METRICS_PORT={port_raw!r} is not an integer") from exc
     return MetricsConfig(
         metrics_dir=Path(os.environ.get("HEAN_METRICS_DIR", "").strip() or DEFAULT_METRICS_DIR),
         host=os.environ.get("HEAN_METRICS_HOST", "").strip() or DEFAULT_HOST,
-        port=port,
+        port=env_int("HEAN_METRICS_PORT", DEFAULT_PORT),
         drawdown_limit=_float("HEAN_DRAWDOWN_LIMIT", DEFAULT_DRAWDOWN_LIMIT, 0.0, 1.0),
         scrape_lock_timeout_s=_float(
             "HEAN_METRICS_LOCK_TIMEOUT_S", DEFAULT_SCRAPE_LOCK_TIMEOUT_S, 0.0, 60.0, low_inclusive=True
