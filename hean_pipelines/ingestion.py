@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -57,6 +58,15 @@ class FetchWindow:
         return day_start_ms(self.last_day + timedelta(days=1))
 
 
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """``/v5/position/list`` and ``/v5/account/wallet-balance`` at one instant of Bybit's clock."""
+
+    as_of_ms: int
+    positions: list[dict[str, Any]]
+    wallet: list[dict[str, Any]]
+
+
 @dataclass
 class RawBatch:
     """Everything fetched for one window, held in memory until it is written."""
@@ -68,6 +78,7 @@ class RawBatch:
     closed_pnl: list[dict[str, Any]] = field(default_factory=list)
     mark_klines: dict[str, list[list[str]]] = field(default_factory=dict)
     spot_klines: dict[str, list[list[str]]] = field(default_factory=dict)
+    snapshot: AccountSnapshot | None = None
     stats: FetchStats = field(default_factory=FetchStats)
     request_rows: list[dict[str, Any]] = field(default_factory=list)
 
@@ -94,19 +105,48 @@ def symbols_by_category(
     return wanted
 
 
+def wallet_spot_symbols(wallet: list[dict[str, Any]]) -> set[str]:
+    """``<COIN>USDT`` for every coin other than USDT with a non-zero wallet balance."""
+    symbols = set()
+    for account in wallet:
+        for coin in account.get("coin") or []:
+            name, balance = str(coin.get("coin", "")), str(coin.get("walletBalance") or "0")
+            if name and name != "USDT" and Decimal(balance) != 0:
+                symbols.add(f"{name}USDT")
+    return symbols
+
+
 def fetch_raw_window(
-    client: BybitClient, window: FetchWindow, known_symbols: Iterable[tuple[str, str]] = ()
+    client: BybitClient,
+    window: FetchWindow,
+    known_symbols: Iterable[tuple[str, str]] = (),
+    *,
+    snapshot: bool = False,
 ) -> RawBatch:
-    """Fetch every raw endpoint for ``window``; raises (writing nothing) on any failure."""
+    """Fetch every raw endpoint for ``window``; raises (writing nothing) on any failure.
+
+    With ``snapshot`` (live), the account's positions and wallet are taken first, stamped with Bybit's
+    clock T, and the executions, orders, transaction log and closed PnL are fetched up to T (past the
+    window when T is later): a live ledger's first day is bootstrapped by rolling that snapshot back
+    over every fill between the day's start and T, so none of them may be missing.
+    """
     start, end = window.start_ms, window.end_ms
     batch = RawBatch(window=window)
+    until = end  # the event endpoints; hourly bars stay inside the window (a bar still open would change)
+    if snapshot:
+        positions = client.positions("linear", "USDT")
+        wallet = client.wallet_balance("UNIFIED")
+        batch.snapshot = AccountSnapshot(client.server_time_ms(), positions, wallet)
+        until = max(end, batch.snapshot.as_of_ms + 1)
     for category in EXECUTION_CATEGORIES:
-        batch.executions[category] = client.executions(category, start, end)
+        batch.executions[category] = client.executions(category, start, until)
     for category in ORDER_CATEGORIES:
-        batch.orders[category] = client.order_history(category, start, end)
-    batch.transactions = client.transaction_log(start, end)
-    batch.closed_pnl = client.closed_pnl(start, end)
+        batch.orders[category] = client.order_history(category, start, until)
+    batch.transactions = client.transaction_log(start, until)
+    batch.closed_pnl = client.closed_pnl(start, until)
     wanted = symbols_by_category(batch.executions, known_symbols)
+    if batch.snapshot is not None:  # coins held: their spot bars value them when a ledger starts
+        wanted.setdefault("spot", set()).update(wallet_spot_symbols(batch.snapshot.wallet))
     for symbol in sorted(wanted.get("linear", ())):
         batch.mark_klines[symbol] = client.mark_price_klines(symbol, start, end)
     for symbol in sorted(wanted.get("spot", ())):
@@ -181,6 +221,18 @@ def store_raw_batch(
             )
             for symbol, bars in sorted(batch.spot_klines.items())
         ]
+        if batch.snapshot is not None:
+            snap = batch.snapshot
+            upsert_raw(
+                conn,
+                RawKind.POSITIONS,
+                snap.positions,
+                account=account,
+                category="linear",
+                source="api",
+                as_of=snap.as_of_ms,
+            )
+            upsert_raw(conn, RawKind.WALLET_BALANCE, snap.wallet, account=account, source="api", as_of=snap.as_of_ms)
         if batch.request_rows:
             log_api_requests(conn, [{**row, "account": account, "run_id": run_id} for row in batch.request_rows])
     return {

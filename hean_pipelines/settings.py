@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 Source = Literal["sandbox", "live", "recorded"]
 SOURCES: tuple[Source, ...] = ("sandbox", "live", "recorded")
@@ -62,6 +63,8 @@ class Settings:
     bybit_api_key: str = field(default="", repr=False)
     bybit_api_secret: str = field(default="", repr=False)
     bybit_testnet: bool = False
+    bybit_base_url: str = ""
+    """Live only: another Bybit v5 address (demo trading, a proxy); empty = mainnet or testnet."""
     sandbox_url: str = ""
     sandbox_seed: int = DEFAULT_SANDBOX_SEED
     sandbox_faults: str = ""
@@ -102,6 +105,19 @@ def _sandbox_faults() -> str:
     return spec
 
 
+def _base_url(name: str) -> str:
+    raw = os.environ.get(name, "").strip().rstrip("/")
+    if not raw:
+        return raw
+    url = urlsplit(raw)
+    # Plain http only on loopback: the signature travels in headers, the key must not cross a network in clear.
+    if not url.hostname or not (
+        url.scheme == "https" or (url.scheme == "http" and url.hostname in ("127.0.0.1", "localhost", "::1"))
+    ):
+        raise SettingsError(f"{name}={raw!r}: expected an https:// address (or http:// on loopback)")
+    return raw
+
+
 def load_settings() -> Settings:
     """Read ``HEAN_*`` and ``BYBIT_*`` variables. The source defaults to live when keys are set."""
     api_key = os.environ.get("BYBIT_API_KEY", "").strip()
@@ -124,6 +140,7 @@ def load_settings() -> Settings:
         bybit_api_key=api_key,
         bybit_api_secret=api_secret,
         bybit_testnet=_env_bool("BYBIT_TESTNET"),
+        bybit_base_url=_base_url("BYBIT_BASE_URL"),
         sandbox_url=os.environ.get("HEAN_SANDBOX_URL", "").strip(),
         sandbox_seed=env_int("HEAN_SANDBOX_SEED", DEFAULT_SANDBOX_SEED),
         sandbox_faults=_sandbox_faults(),

@@ -273,12 +273,16 @@ class BybitClient:
             wait = self.policy.rate_limit_default_wait_s
         return min(max(wait, 0.0), self.policy.rate_limit_max_wait_s)
 
+    def server_time_ms(self) -> int:
+        """Bybit's clock now (``/v5/market/time``), in ms."""
+        result = self._get(ep.SERVER_TIME, {})
+        return int(result["timeNano"]) // 1_000_000 if "timeNano" in result else int(result["timeSecond"]) * 1000
+
     def resync_clock(self) -> int:
         """Set the offset between our clock and Bybit's from ``/v5/market/time``; returns it (ms)."""
         before = self.clock_ms()
-        result = self._get(ep.SERVER_TIME, {})
+        server_ms = self.server_time_ms()
         after = self.clock_ms()
-        server_ms = int(result["timeNano"]) // 1_000_000 if "timeNano" in result else int(result["timeSecond"]) * 1000
         self._offset_ms = server_ms - (before + after) // 2
         log.info("Bybit clock offset re-synced: %d ms", self._offset_ms)
         return self._offset_ms

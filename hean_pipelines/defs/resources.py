@@ -44,6 +44,7 @@ class BybitResource(dg.ConfigurableResource):
 
     source: str = "sandbox"
     testnet: bool = False
+    base_url: str = ""
     sandbox_url: str = ""
     sandbox_seed: int = 7
     sandbox_faults: str = ""
@@ -63,7 +64,7 @@ class BybitResource(dg.ConfigurableResource):
         if self.source == "live":
             settings = load_settings()
             client = BybitClient(
-                TESTNET_URL if self.testnet else MAINNET_URL,
+                self.base_url or (TESTNET_URL if self.testnet else MAINNET_URL),
                 api_key=settings.bybit_api_key,
                 api_secret=settings.bybit_api_secret,
             )
@@ -102,6 +103,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "bybit": BybitResource(
             source=settings.source,
             testnet=settings.bybit_testnet,
+            base_url=settings.bybit_base_url,
             sandbox_url=settings.sandbox_url,
             sandbox_seed=settings.sandbox_seed,
             sandbox_faults=settings.sandbox_faults,

@@ -39,6 +39,8 @@ from hean_pipelines.accounting.average_cost import (
     to_units,
 )
 from hean_pipelines.accounting.rounding import EXACT_CONTEXT
+from hean_pipelines.ledger.balances import balance_before
+from hean_pipelines.ledger.bootstrap import Bootstrap
 from hean_pipelines.ledger.errors import (
     BeforeLedgerStartError,
     InexactAmountError,
@@ -62,6 +64,7 @@ DAY_TABLES = (
     "ledger.account_flows",
     "ledger.transaction_dispositions",
     "ledger.quarantine",
+    "ledger.openings",
     "ledger.days",
 )
 
@@ -553,33 +556,6 @@ SELECT tx_key, $day, transaction_time, $account, mapped, type, currency, change
 FROM _tx_classified WHERE quarantine_reason IS NULL AND mapped IN ('capital_flow', 'bonus') ORDER BY tx_key;
 """
 
-# The cash balance just before the day: the last USDT row before it (the one no same-time row
-# follows in the balance chain), else the first row's balance minus its change, else zero.
-_OPENING_CASH_SQL = """
-WITH usdt AS (
-    SELECT transaction_time, cash_balance, change FROM raw.bybit_transactions
-    WHERE account = $account AND currency = 'USDT'
-),
-before AS (
-    SELECT * FROM usdt WHERE transaction_time = (SELECT max(transaction_time) FROM usdt WHERE transaction_time < $start)
-),
-last_before AS (
-    SELECT b.cash_balance FROM before b
-    WHERE NOT EXISTS (SELECT 1 FROM before o WHERE o.cash_balance - o.change = b.cash_balance AND o.change <> 0)
-    ORDER BY b.cash_balance LIMIT 1
-),
-after AS (
-    SELECT * FROM usdt
-    WHERE transaction_time = (SELECT min(transaction_time) FROM usdt WHERE transaction_time >= $start)
-),
-first_after AS (
-    SELECT a.cash_balance - a.change AS opening FROM after a
-    WHERE NOT EXISTS (SELECT 1 FROM after o WHERE o.cash_balance = a.cash_balance - a.change AND o.change <> 0)
-    ORDER BY 1 LIMIT 1
-)
-SELECT coalesce((SELECT cash_balance FROM last_before), (SELECT opening FROM first_after), 0::DECIMAL(38,18))
-"""
-
 
 _MARKS_SQL = """CREATE OR REPLACE TEMP TABLE _marks AS
 SELECT category, symbol, arg_max(close, source = 'mark-price-kline') AS close FROM raw.mark_prices
@@ -684,6 +660,58 @@ def _book_transactions(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) 
     )
 
 
+def _opening_cash(conn: duckdb.DuckDBPyConnection, day: date, account: str) -> Decimal:
+    return balance_before(conn, account, REPORTING_CURRENCY, day_start(day))
+
+
+def _write_opening(conn: duckdb.DuckDBPyConnection, day: date, account: str, bootstrap: Bootstrap) -> None:
+    """The bootstrapped account as D-1's close (marked like any close) and its provenance rows."""
+    held = [p for p in bootstrap.positions if p.qty or p.basis]
+    _write_positions(
+        conn,
+        day - timedelta(days=1),
+        account,
+        [(p.category, p.symbol, UNATTRIBUTED, p.qty, p.basis) for p in held],
+        [(p.category, p.symbol, p.qty, p.basis) for p in held],
+    )
+    rows: list[tuple[Any, ...]] = [
+        (
+            day,
+            account,
+            p.category,
+            p.symbol,
+            bootstrap.as_of,
+            p.qty,
+            p.basis,
+            p.snapshot_qty,
+            p.snapshot_basis,
+            None,
+            p.fills,
+            p.closed_pnl_records,
+        )
+        for p in bootstrap.positions
+    ]
+    if bootstrap.usdt_cash_from_wallet is not None:
+        rows.append(
+            (
+                day,
+                account,
+                "cash",
+                REPORTING_CURRENCY,
+                bootstrap.as_of,
+                _opening_cash(conn, day, account),
+                None,
+                bootstrap.usdt_cash_at_snapshot,
+                None,
+                bootstrap.usdt_cash_from_wallet,
+                bootstrap.cash_rows,
+                0,
+            )
+        )
+    if rows:
+        conn.executemany("INSERT INTO ledger.openings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
 def build_ledger_day(
     conn: duckdb.DuckDBPyConnection,
     day: date,
@@ -692,8 +720,12 @@ def build_ledger_day(
     link_prefixes: dict[str, str],
     first_day: date,
     opening_source: str = "flat",
+    bootstrap: Bootstrap | None = None,
 ) -> LedgerDayStats:
-    """Replace day D of the ledger for ``account``. Run inside the caller's transaction."""
+    """Replace day D of the ledger for ``account``. Run inside the caller's transaction.
+
+    On the first day the opening state is flat, or ``bootstrap``'s (stored as D-1's closing positions,
+    held by ``unattributed``, and detailed in ``ledger.openings``)."""
     ensure_ledger_tables(conn)
     if day < first_day:
         raise BeforeLedgerStartError(day, first_day)
@@ -706,6 +738,12 @@ def build_ledger_day(
         raise LedgerGapError(day, first_day)
     for table in DAY_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE date = ? AND account = ?", [day, account])
+    if is_first_day:
+        # Before the first day only a bootstrapped opening can exist; it is rewritten with the day.
+        for table in ("ledger.positions", "ledger.account_positions"):
+            conn.execute(f"DELETE FROM {table} WHERE date = ? AND account = ?", [previous, account])
+        if bootstrap is not None:
+            _write_opening(conn, day, account, bootstrap)
     params: dict[str, date | str] = {"day": day, "account": account}
 
     events_all = classify_executions(conn, day, account, link_prefixes)
@@ -727,7 +765,7 @@ def build_ledger_day(
     events = events_all.filter(in_scope).drop_columns(["ev"])
     events = events.add_column(0, "i", pa.array(np.arange(events.num_rows, dtype=np.int64)))
 
-    opening, account_opening = _opening(conn, day, account, is_first_day)
+    opening, account_opening = _opening(conn, day, account, is_first_day and bootstrap is None)
     fold = _fold_day(events, opening, account_opening)
     events = (
         events.append_column("realized", fold.realized)
@@ -772,8 +810,14 @@ def build_ledger_day(
 
     opening_equity = None
     if is_first_day:
-        row = conn.execute(_OPENING_CASH_SQL, {"account": account, "start": day_start(day)}).fetchone()
-        opening_equity = row[0] if row else Decimal(0)
+        opening_equity = _opening_cash(conn, day, account)
+        if bootstrap is not None:  # the positions' value at the open: spot at market, linear its unrealized
+            row = conn.execute(
+                "SELECT coalesce(sum(CASE WHEN category = 'spot' THEN market_value ELSE unrealized_pnl END), 0) "
+                "FROM ledger.positions WHERE date = ? AND account = ?",
+                [previous, account],
+            ).fetchone()
+            opening_equity += row[0] if row else Decimal(0)
     conn.execute(
         "INSERT INTO ledger.days VALUES (?, ?, ?, ?)",
         [day, account, opening_source if is_first_day else "previous_day", opening_equity],

@@ -20,6 +20,21 @@ CREATE TABLE IF NOT EXISTS ledger.days (
     opening_equity {MONEY},             -- the first day only: cash before its first event (else NULL)
     PRIMARY KEY (date, account)
 );
+CREATE TABLE IF NOT EXISTS ledger.openings (
+    date DATE NOT NULL,                 -- the first day, bootstrapped from a Bybit snapshot
+    account VARCHAR NOT NULL,
+    category VARCHAR NOT NULL,          -- 'linear', 'spot', or 'cash' (the USDT balance)
+    symbol VARCHAR NOT NULL,            -- 'USDT' for cash
+    snapshot_as_of TIMESTAMPTZ NOT NULL,
+    qty {MONEY} NOT NULL,               -- at the day's start: signed position, or USDT cash (transaction log)
+    cost_basis {MONEY},                 -- positions only
+    qty_at_snapshot {MONEY} NOT NULL,   -- what Bybit's snapshot said at snapshot_as_of
+    cost_basis_at_snapshot {MONEY},
+    qty_from_wallet {MONEY},            -- cash only: the wallet balance rolled back over the transaction log
+    rows_rolled_back INTEGER NOT NULL,  -- fills (positions) or transaction-log rows (cash, spot) undone
+    closed_pnl_records INTEGER NOT NULL,
+    PRIMARY KEY (date, account, category, symbol)
+);
 CREATE TABLE IF NOT EXISTS ledger.positions (
     date DATE NOT NULL,
     account VARCHAR NOT NULL,

@@ -6,12 +6,10 @@ from datetime import date
 
 import duckdb
 
+from hean_pipelines.ledger.bootstrap import Bootstrap, BootstrapError, bootstrap_opening
 from hean_pipelines.ledger.build import ledger_days
-from hean_pipelines.ledger.errors import LedgerError
 
-
-class BootstrapError(LedgerError):
-    """The first day's opening state cannot be known for this source."""
+__all__ = ["BootstrapError", "first_ledger_day", "opening_state"]
 
 
 def first_ledger_day(
@@ -24,11 +22,17 @@ def first_ledger_day(
     return days[0] if days else run_first_day
 
 
-def opening_source(source: str, first_day: date) -> str:
-    """How the first day's opening state is known (recorded in ``ledger.days``).
+def opening_state(
+    conn: duckdb.DuckDBPyConnection, source: str, first_day: date, account: str
+) -> tuple[str, Bootstrap | None]:
+    """How the first day's opening state is known (recorded in ``ledger.days``), and the snapshot it was
+    rolled back from when it was not flat.
 
-    The sandbox account is flat at every Monday 00:00 UTC, so a sandbox ledger starts on a Monday.
-    Other sources start flat by assumption (take a day you were flat, or import a position snapshot).
+    - sandbox: the simulated account is flat every Monday 00:00 UTC, so a sandbox ledger starts on a Monday;
+    - live: from the first Bybit snapshot taken at or after the day's start (live ingestion takes one every
+      run), rolled back to it (``ledger.openings``); no snapshot is an error;
+    - recorded: the same when a snapshot was imported (`hean import-bybit` of position/list and
+      wallet-balance answers), else flat by assumption, and ``ledger.days`` says so.
     """
     if source == "sandbox":
         if first_day.weekday() != 0:
@@ -36,5 +40,16 @@ def opening_source(source: str, first_day: date) -> str:
                 f"a sandbox ledger must start on a Monday (the sandbox is flat then), not {first_day} "
                 f"({first_day:%A}); `hean run` aligns the first run for you, or set HEAN_LEDGER_START"
             )
-        return "flat: the sandbox account is flat every Monday 00:00 UTC"
-    return f"flat: assumed for the first day of a {source} ledger (no position snapshot at its start)"
+        return "flat: the sandbox account is flat every Monday 00:00 UTC", None
+    bootstrap = bootstrap_opening(conn, first_day, account)
+    if bootstrap is not None:
+        return bootstrap.provenance(), bootstrap
+    if source == "live":
+        raise BootstrapError(
+            f"no Bybit position/wallet snapshot taken at or after {first_day} 00:00 UTC for account {account!r}: "
+            "live ingestion takes one every run, so run the ingestion (the whole job) for this window"
+        )
+    return (
+        f"flat: assumed for the first day of a {source} ledger (no position snapshot at or after its start)",
+        None,
+    )

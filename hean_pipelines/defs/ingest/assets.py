@@ -125,7 +125,7 @@ def bybit_raw_ingest(
             yield from _recorded_results(warehouse, first_day, last_day)
             return
         known = _known_symbols(warehouse)
-        batch = fetch_raw_window(client, window, known)
+        batch = fetch_raw_window(client, window, known, snapshot=bybit.source == "live")
     fetched = batch.rows_per_asset()
     with warehouse.get_connection() as conn:
         results = store_raw_batch(conn, batch, account=bybit.account, run_id=context.run_id)

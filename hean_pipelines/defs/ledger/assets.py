@@ -10,7 +10,7 @@ from hean_pipelines.defs.resources import BybitResource, WarehouseResource
 from hean_pipelines.defs.schema_metadata import table_column_schema
 from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.ledger.build import build_ledger_day
-from hean_pipelines.ledger.window import first_ledger_day, opening_source
+from hean_pipelines.ledger.window import first_ledger_day, opening_state
 from hean_pipelines.orchestration.day_inputs import record_day_inputs
 from hean_pipelines.registry.store import ensure_registry_schema, link_prefixes_as_of
 from hean_pipelines.settings import load_settings
@@ -77,7 +77,11 @@ def ledger(
     with warehouse.get_connection() as conn:
         ensure_registry_schema(conn)
         start = first_ledger_day(conn, bybit.account, settings.ledger_start, first_day)
-        source = opening_source(bybit.source, start) if first_day <= start <= last_day else "previous_day"
+        source, bootstrap = (
+            opening_state(conn, bybit.source, start, bybit.account)
+            if first_day <= start <= last_day
+            else ("previous_day", None)
+        )
         with transaction(conn):
             stats = [
                 build_ledger_day(
@@ -87,6 +91,7 @@ def ledger(
                     link_prefixes=link_prefixes_as_of(conn, day),
                     first_day=start,
                     opening_source=source,
+                    bootstrap=bootstrap,
                 )
                 for day in each_day(first_day, last_day)
             ]

@@ -105,11 +105,11 @@ def test_every_check_passed_and_the_decisions_are_listed(
     checks = _rows(_section(text, "Checks"))
     assert len(checks) == 9 and {row[1] for row in checks} == {"PASS"}
     # Written inside the run, so the run was still going; rewritten afterwards, the run has succeeded.
-    assert "All 9 checks evaluated so far passed" in text
+    assert "All 10 checks evaluated so far passed" in text
     rewritten = hean(sandbox_week, "report", "--date", LAST, "--out", str(tmp_path))
     assert rewritten.returncode == 0, rewritten.stderr
     after = (tmp_path / "daily" / f"{LAST}.md").read_text()
-    assert "All 9 checks passed; the numbers below are the truth layer's." in after
+    assert "All 10 checks passed; the numbers below are the truth layer's." in after
     assert (
         after.split("## Portfolio")[1].split("## Data freshness")[0]
         == text.split("## Portfolio")[1].split("## Data freshness")[0]
