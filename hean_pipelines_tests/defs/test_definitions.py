@@ -132,3 +132,21 @@ def test_daily_pipeline_runs_in_process_one_run_at_a_time() -> None:
     job = defs().resolve_job_def(DAILY_PIPELINE_JOB)
     assert job.executor_def.name == "in_process"
     assert job.tags == {"hean/run_queue": DAILY_PIPELINE_JOB}
+
+
+def test_checks_of_the_daily_job_snapshot() -> None:
+    """The check names are public (UI, README, `hean check`, the daily report): renaming one is a change."""
+    from hean_pipelines.defs.instance_status import pipeline_check_specs
+
+    assert {(s.asset_key.to_user_string(), s.name, s.blocking) for s in pipeline_check_specs()} == {
+        ("ledger_entries", "no_duplicate_entries", True),
+        ("ledger_entries", "nothing_lost_or_doubled", True),
+        ("ledger_entries", "transaction_log_identity", True),
+        ("ledger_entries", "quarantine_empty", False),
+        ("positions", "closed_pnl_gross_matches", True),
+        ("positions", "closed_pnl_fee_residual", False),
+        ("process_attribution", "process_total_invariant", True),
+        ("portfolio_attribution", "portfolio_total_invariant", True),
+        ("portfolio_attribution", "portfolio_matches_processes_and_ledger", True),
+        ("portfolio_attribution", "balances_match_bybit", False),
+    }
