@@ -103,7 +103,7 @@ def test_every_check_passed_and_the_decisions_are_listed(
 ) -> None:
     text = (sandbox_week / "reports" / "daily" / f"{LAST}.md").read_text()
     checks = _rows(_section(text, "Checks"))
-    assert len(checks) == 9 and {row[1] for row in checks} == {"PASS"}
+    assert len(checks) == 10 and {row[1] for row in checks} == {"PASS"}
     # Written inside the run, so the run was still going; rewritten afterwards, the run has succeeded.
     assert "All 10 checks evaluated so far passed" in text
     rewritten = hean(sandbox_week, "report", "--date", LAST, "--out", str(tmp_path))
