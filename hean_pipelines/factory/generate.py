@@ -585,6 +585,69 @@ def _identity(cand: CandidateCheck) -> tuple[str | None, str | None]:
 # --------------------------------------------------------------------------------------------- the run
 
 
+@dataclass(frozen=True)
+class DayPlan:
+    """What a day's run asks, read from the warehouse before any backend call (see :func:`plan_day`)."""
+
+    day: date
+    request: GenerationRequest
+    digest: str
+    cache: dict[int, BackendResponse]
+
+
+@dataclass(frozen=True)
+class Replies:
+    """The backend's (or the cache's) replies for a :class:`DayPlan`, validated."""
+
+    attempts: tuple[_Attempt, ...]
+    calls: int
+
+
+def plan_day(
+    conn: duckdb.DuckDBPyConnection, day: date, backend: Backend, config: FactoryConfig | None = None
+) -> DayPlan:
+    """Read what the day's request needs: the registry and the selector's scores as of ``day``, and the
+    reply stored for the same (day, backend, model, prompt hash)."""
+    config = config or FactoryConfig()
+    if backend.name not in FACTORY_SOURCES:
+        raise ValueError(f"backend name {backend.name!r} is not one of {FACTORY_SOURCES}")
+    ensure_registry_schema(conn)
+    ensure_factory_schema(conn)
+    request = build_request(build_context(conn, day, config.limits))
+    digest = prompt_hash(request, backend)
+    cache = (
+        cached_responses(read_candidates(conn, day), backend=backend.name, model=backend.model, prompt_hash=digest)
+        if config.use_cache
+        else {}
+    )
+    return DayPlan(day, request, digest, cache)
+
+
+def ask_backend(plan: DayPlan, backend: Backend, config: FactoryConfig | None = None) -> Replies:
+    """Ask (or replay) and validate; re-ask once after a content failure. Needs no warehouse connection:
+    the caller can let the one writer go while a model takes its time."""
+    config = config or FactoryConfig()
+    request = plan.request
+    attempts: list[_Attempt] = []
+    calls = 0
+    max_attempts = MAX_ATTEMPTS if config.reask else 1
+    for number in range(1, max_attempts + 1):
+        from_cache = number in plan.cache
+        if from_cache:
+            response = plan.cache[number]
+        else:
+            response = backend.complete(request)
+            calls += 1
+        check = validate_response(
+            response.text, config.limits, refusal=response.refusal, finish_reason=response.finish_reason
+        )
+        attempts.append(_Attempt(number, response, check, from_cache))
+        if not check.content_failure or number == max_attempts:
+            break
+        request = request.with_feedback(response.text, check.failure_summary())
+    return Replies(tuple(attempts), calls)
+
+
 def generate_for_day(
     conn: duckdb.DuckDBPyConnection,
     day: date,
@@ -600,41 +663,16 @@ def generate_for_day(
     Re-running a day replaces its candidates and its own earlier proposals: the same inputs give the
     same tables. Backend errors (:class:`~hean_pipelines.factory.backends.FactoryBackendError`, e.g. a
     refused API key) propagate and nothing is written. The writes happen in one transaction (or the
-    caller's, if one is open).
+    caller's, if one is open). The same as :func:`plan_day`, :func:`ask_backend` and :func:`record_day`
+    on one connection.
     """
-    config = config or FactoryConfig()
-    if backend.name not in FACTORY_SOURCES:
-        raise ValueError(f"backend name {backend.name!r} is not one of {FACTORY_SOURCES}")
-    ensure_registry_schema(conn)
-    ensure_factory_schema(conn)
-    context = build_context(conn, day, config.limits)
-    request = build_request(context)
-    digest = prompt_hash(request, backend)
-    stored = read_candidates(conn, day)
-    cache = (
-        cached_responses(stored, backend=backend.name, model=backend.model, prompt_hash=digest)
-        if config.use_cache
-        else {}
-    )
+    plan = plan_day(conn, day, backend, config)
+    return record_day(conn, plan, backend, ask_backend(plan, backend, config))
 
-    attempts: list[_Attempt] = []
-    calls = 0
-    max_attempts = MAX_ATTEMPTS if config.reask else 1
-    for number in range(1, max_attempts + 1):
-        from_cache = number in cache
-        if from_cache:
-            response = cache[number]
-        else:
-            response = backend.complete(request)
-            calls += 1
-        check = validate_response(
-            response.text, config.limits, refusal=response.refusal, finish_reason=response.finish_reason
-        )
-        attempts.append(_Attempt(number, response, check, from_cache))
-        if not check.content_failure or number == max_attempts:
-            break
-        request = request.with_feedback(response.text, check.failure_summary())
 
+def record_day(conn: duckdb.DuckDBPyConnection, plan: DayPlan, backend: Backend, replies: Replies) -> FactoryRun:
+    """Store the replies' candidates and register the accepted ones, in one transaction (or the caller's)."""
+    day, digest, attempts, calls = plan.day, plan.digest, list(replies.attempts), replies.calls
     effective = day + timedelta(days=1)
     with atomic(conn):
         registry_rows = read_registry_rows(conn)

@@ -10,7 +10,7 @@ from hean_pipelines.defs.resources import WarehouseResource
 from hean_pipelines.defs.schema_metadata import table_column_schema
 from hean_pipelines.defs.windows import each_day, partition_days
 from hean_pipelines.factory.backends import backend_from_env
-from hean_pipelines.factory.generate import generate_for_day
+from hean_pipelines.factory.generate import ask_backend, plan_day, record_day
 from hean_pipelines.factory.pending import DEFAULT_MAX_PENDING, pending_proposals
 from hean_pipelines.registry.store import ensure_registry_schema
 
@@ -40,14 +40,20 @@ def generated_processes(context: dg.AssetExecutionContext, warehouse: WarehouseR
     backend = backend_from_env()
     runs = []
     waiting: dict[date, list[str]] = {}
-    with warehouse.get_connection() as conn:
-        ensure_registry_schema(conn)
-        for day in each_day(first_day, last_day):
+    for day in each_day(first_day, last_day):
+        with warehouse.get_connection() as conn:
+            ensure_registry_schema(conn)
             pending = pending_proposals(conn, day)
             if len(pending) >= DEFAULT_MAX_PENDING:
                 waiting[day] = pending  # reviewers have enough to look at: no new ideas today
                 continue
-            runs.append(generate_for_day(conn, day, backend))
+            plan = plan_day(conn, day, backend)
+        # The warehouse has one writer: it is let go while a model answers (minutes, with the SDK's
+        # retries), so the exporter, a report or a user's SQL never wait on OpenAI.
+        replies = ask_backend(plan, backend)
+        with warehouse.get_connection() as conn:
+            runs.append(record_day(conn, plan, backend, replies))
+    with warehouse.get_reader() as conn:
         row_count = window_rows(conn, "factory.candidates", first_day, last_day)
     if not runs:
         return dg.MaterializeResult(
