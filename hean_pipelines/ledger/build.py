@@ -31,13 +31,17 @@ import pyarrow.compute as pc
 from hean_pipelines.accounting.average_cost import (
     FILL,
     FUNDING,
+    NO_POSITION_TO_SPLIT,
     POSITION_EVENT,
     Position,
+    ScaledGroupFold,
     UnrepresentableError,
+    _split_event,
     fold_group_scaled,
     fold_position_group,
     to_units,
 )
+from hean_pipelines.accounting.compiled import DONE, POSITION_EVENT_AT, fold_events
 from hean_pipelines.accounting.rounding import EXACT_CONTEXT
 from hean_pipelines.ledger.errors import (
     BeforeLedgerStartError,
@@ -46,7 +50,7 @@ from hean_pipelines.ledger.errors import (
     MissingMarkError,
 )
 from hean_pipelines.ledger.events import classify_executions, query_arrow
-from hean_pipelines.ledger.schema import ATTRIBUTION_DDL, LEDGER_DDL, ensure_ledger_schema
+from hean_pipelines.ledger.schema import ATTRIBUTION_DDL, LEDGER_DDL, OLD_KEYS_SQL, ensure_ledger_schema
 from hean_pipelines.ledger.transaction_types import REPORTING_CURRENCY, mapping_rows
 
 ACCOUNT_OWNER = "__account__"
@@ -113,13 +117,15 @@ _LEDGER_TABLES = tuple(
 
 
 def ensure_ledger_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    """``ensure_ledger_schema``, at the price of one catalog query when every table already exists."""
+    """``ensure_ledger_schema``, at the price of one catalog query when every table already exists (and
+    none still has a key the schema dropped)."""
     found = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary "
-        "AND schema_name || '.' || table_name IN (SELECT unnest($names))",
+        "SELECT (SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary "
+        "AND schema_name || '.' || table_name IN (SELECT unnest($names))), "
+        f"(SELECT count(*) FROM ({OLD_KEYS_SQL}))",
         {"names": list(_LEDGER_TABLES)},
     ).fetchone()
-    if not found or found[0] != len(_LEDGER_TABLES):
+    if not found or found[0] != len(_LEDGER_TABLES) or found[1]:
         ensure_ledger_schema(conn)
 
 
@@ -256,23 +262,40 @@ def _fold_day(
     opening: dict[GroupKey, dict[str, Position]],
     account_opening: dict[GroupKey, Position],
 ) -> _DayFold:
-    """Fold every position group of the day: over scaled integers when the day's amounts allow it (they
-    nearly always do), else with the Decimal kernel. Both give the same numbers."""
+    """Fold every position group of the day: with the compiled kernel over int64 when the day's amounts
+    allow it (they nearly always do); when a value might not fit 64 bits, with the same fold over Python's
+    unbounded ints; when the amounts need more decimal places than the scaled kernels hold, with the
+    Decimal kernel. All give the same numbers (the tests compare them)."""
     slices = _group_slices(events)
     keys = sorted(set(slices) | set(opening) | set(account_opening))
     try:
-        return _fold_day_scaled(events, slices, keys, opening, account_opening)
+        scales = _day_scales(events, opening, account_opening)
+        try:
+            return _fold_day_compiled(events, scales, slices, keys, opening, account_opening)
+        except _CompiledOverflowError:
+            return _fold_day_scaled(events, scales, slices, keys, opening, account_opening)
     except UnrepresentableError:
         return _fold_day_exact(events, slices, keys, opening, account_opening)
 
 
-def _fold_day_scaled(
-    events: pa.Table,
-    slices: dict[GroupKey, tuple[int, int]],
-    keys: list[GroupKey],
-    opening: dict[GroupKey, dict[str, Position]],
-    account_opening: dict[GroupKey, Position],
-) -> _DayFold:
+@dataclass(frozen=True)
+class _DayScales:
+    """The day's quantities and prices as int64 units of the smallest scales that hold them exactly."""
+
+    kinds: np.ndarray
+    qty_units: np.ndarray
+    price_units: np.ndarray
+    qty_scale: int
+    price_scale: int
+
+    @property
+    def money_scale(self) -> int:
+        return self.qty_scale + self.price_scale
+
+
+def _day_scales(
+    events: pa.Table, opening: dict[GroupKey, dict[str, Position]], account_opening: dict[GroupKey, Position]
+) -> _DayScales:
     qty_column, price_column = events.column("signed_qty"), events.column("price")
     qty_units, price_units = _unscaled(qty_column), _unscaled(price_column)
     if qty_units is None or price_units is None:
@@ -293,10 +316,28 @@ def _fold_day_scaled(
     money_scale = qty_scale + price_scale
     if qty_scale > qty_source_scale or price_scale > price_source_scale or money_scale > 18:
         raise UnrepresentableError("the day's amounts need more decimal places than the scaled kernel holds")
+    return _DayScales(
+        kinds=kinds_np,
+        qty_units=qty_units // 10 ** (qty_source_scale - qty_scale),
+        price_units=price_units // 10 ** (price_source_scale - price_scale),
+        qty_scale=qty_scale,
+        price_scale=price_scale,
+    )
 
+
+def _fold_day_scaled(
+    events: pa.Table,
+    scales: _DayScales,
+    slices: dict[GroupKey, tuple[int, int]],
+    keys: list[GroupKey],
+    opening: dict[GroupKey, dict[str, Position]],
+    account_opening: dict[GroupKey, Position],
+) -> _DayFold:
+    kinds_np = scales.kinds
+    qty_scale, price_scale, money_scale = scales.qty_scale, scales.price_scale, scales.money_scale
     kinds: list[int] = kinds_np.tolist()
-    qtys: list[int] = (qty_units // 10 ** (qty_source_scale - qty_scale)).tolist()
-    prices: list[int] = (price_units // 10 ** (price_source_scale - price_scale)).tolist()
+    qtys: list[int] = scales.qty_units.tolist()
+    prices: list[int] = scales.price_units.tolist()
     owner_codes = pc.dictionary_encode(events.column("owner").combine_chunks())
     owners: list[int] = owner_codes.indices.fill_null(-1).to_numpy(zero_copy_only=False).tolist()
     names: list[str] = owner_codes.dictionary.to_pylist()
@@ -364,6 +405,158 @@ def _fold_day_scaled(
         account_closing_rows=account_closing_rows,
         unsplittable=unsplittable,
     )
+
+
+class _CompiledOverflowError(Exception):
+    """A value of the compiled fold might not fit 64 bits: the day is folded over Python ints instead."""
+
+
+def _int64_array(values: Sequence[int]) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        raise _CompiledOverflowError from None
+
+
+def _units_numpy(units: np.ndarray, scale: int) -> pa.Array:
+    """decimal128(38, scale) from int64 integers of 10**-scale, exactly (sign-extended to 128 bits)."""
+    words = np.empty((len(units), 2), dtype=np.int64)
+    words[:, 0] = units
+    words[:, 1] = units >> 63
+    return pa.Array.from_buffers(pa.decimal128(38, scale), len(units), [None, pa.py_buffer(words)])
+
+
+def _fold_day_compiled(
+    events: pa.Table,
+    scales: _DayScales,
+    slices: dict[GroupKey, tuple[int, int]],
+    keys: list[GroupKey],
+    opening: dict[GroupKey, dict[str, Position]],
+    account_opening: dict[GroupKey, Position],
+) -> _DayFold:
+    """``_fold_day_scaled`` with the fold compiled (``accounting.compiled.fold_events``): the same numbers.
+
+    Position events stop the compiled fold and are split here by ``_split_event`` (the scaled kernel's own
+    code), then the fold resumes. Raises ``_CompiledOverflowError`` when any value might not fit an int64."""
+    qty_scale, price_scale, money_scale = scales.qty_scale, scales.price_scale, scales.money_scale
+    kinds = scales.kinds
+    n = events.num_rows
+    funding_units = _unscaled(events.column("funding_cash"))
+    if funding_units is None:
+        raise _CompiledOverflowError
+    funding_source_scale = events.column("funding_cash").type.scale
+    funding_scale = max(8, _decimals_used(funding_units, funding_source_scale))
+    fundings = funding_units // 10 ** (funding_source_scale - funding_scale)
+
+    # Slots: every process of the day (fill owners and opening positions), in process_id order.
+    owner_codes = pc.dictionary_encode(events.column("owner").combine_chunks())
+    day_names: list[str] = owner_codes.dictionary.to_pylist()
+    names = sorted(set(day_names).union(*(group.keys() for group in opening.values())))
+    slot_of = {name: j for j, name in enumerate(names)}
+    code_to_slot = np.array([slot_of[name] for name in day_names] + [-1], dtype=np.int64)
+    owners = code_to_slot[owner_codes.indices.fill_null(len(day_names)).to_numpy(zero_copy_only=False)]
+
+    realized = np.zeros(n, dtype=np.int64)
+    cash_flow = np.zeros(n, dtype=np.int64)
+    account_realized = np.zeros(n, dtype=np.int64)
+    n_funding = int((kinds == FUNDING).sum())
+    split_index = np.zeros(n_funding * len(names), dtype=np.int64)
+    split_slot = np.zeros(n_funding * len(names), dtype=np.int64)
+    split_funding = np.zeros(n_funding * len(names), dtype=np.int64)
+    counts = np.zeros(1, dtype=np.int64)
+    unsplittable_mask = np.zeros(n, dtype=np.bool_)
+    events_split = ScaledGroupFold()  # position events' rows, from the Decimal split code
+    closing_rows: list[tuple[Any, ...]] = []
+    account_closing_rows: list[tuple[Any, ...]] = []
+    qm = 10 ** (money_scale - 8)
+    for key in keys:
+        start, stop = slices.get(key, (0, 0))
+        group_opening = opening.get(key, {})
+        pos_q = _int64_array([to_units(group_opening[m].qty, qty_scale) if m in group_opening else 0 for m in names])
+        pos_b = _int64_array(
+            [to_units(group_opening[m].basis, money_scale) if m in group_opening else 0 for m in names]
+        )
+        if ((pos_q == 0) & (pos_b != 0)).any():
+            raise _CompiledOverflowError  # the scaled kernel names the inconsistent opening position
+        touched = np.array([m in group_opening for m in names], dtype=np.bool_)
+        acc = account_opening.get(key, Position())
+        account = _int64_array([to_units(acc.qty, qty_scale), to_units(acc.basis, money_scale)])
+        if not account[0] and account[1]:
+            raise _CompiledOverflowError
+        while True:
+            status, at = fold_events(
+                kinds, owners, scales.qty_units, scales.price_units, fundings, start, stop,
+                pos_q, pos_b, touched, account, qm, 10 ** (funding_scale - 8),
+                realized, cash_flow, account_realized, split_index, split_slot, split_funding, counts,
+                unsplittable_mask,
+            )  # fmt: skip
+            if status == DONE:
+                break
+            if status != POSITION_EVENT_AT:
+                raise _CompiledOverflowError
+            q_list, b_list = pos_q.tolist(), pos_b.tolist()
+            fee = events.column("fee_cash")[at].as_py()
+            _split_event(
+                events_split, at, int(scales.qty_units[at]), int(scales.price_units[at]), fee, names,
+                q_list, b_list, qty_scale, price_scale,
+            )  # fmt: skip
+            pos_q[:] = _int64_array(q_list)
+            pos_b[:] = _int64_array(b_list)
+            start = at + 1
+        for j in np.flatnonzero(touched).tolist():
+            qty, basis = _from_units(int(pos_q[j]), qty_scale), _from_units(int(pos_b[j]), money_scale)
+            closing_rows.append((key[0], key[1], names[j], qty, basis))
+        account_closing_rows.append(
+            (key[0], key[1], _from_units(int(account[0]), qty_scale), _from_units(int(account[1]), money_scale))
+        )
+
+    used = int(counts[0])
+    at_rows = split_index[:used]
+    zeros = np.zeros(used, dtype=np.int64)
+    funding_split = pa.table(
+        {
+            "i": pa.array(at_rows, type=pa.int64()),
+            "process_id": pa.array(names, type=pa.string()).take(pa.array(split_slot[:used])),
+            "qty": _units_numpy(zeros, QTY.scale),
+            "price": events.column("price").take(pa.array(at_rows)).cast(QTY),
+            "cash_flow": _units_numpy(zeros, MONEY.scale),
+            "realized_pnl": _units_numpy(zeros, MONEY.scale),
+            "fee": _units_numpy(zeros, MONEY.scale),
+            "funding": _cast_exact(_units_numpy(split_funding[:used], funding_scale), MONEY, "a funding amount"),
+        }
+    )
+    split = funding_split
+    if events_split.split_index:
+        position_split = _split_table(
+            events_split.split_index,
+            events_split.split_process_id,
+            events_split.split_qty,
+            events_split.split_price,
+            events_split.split_cash_flow,
+            events_split.split_realized_pnl,
+            events_split.split_fee,
+            events_split.split_funding,
+        )
+        split = pa.concat_tables([funding_split, position_split])
+    unsplittable = sorted(
+        [(i, NO_POSITION_TO_SPLIT) for i in np.flatnonzero(unsplittable_mask).tolist()] + events_split.unsplittable
+    )
+    return _DayFold(
+        realized=_units_numpy(realized, money_scale),
+        cash_flow=_units_numpy(cash_flow, money_scale),
+        account_realized=_units_numpy(account_realized, money_scale),
+        split=split,
+        closing_rows=closing_rows,
+        account_closing_rows=account_closing_rows,
+        unsplittable=unsplittable,
+    )
+
+
+def _cast_exact(array: pa.Array, type_: pa.DataType, what: str) -> pa.Array:
+    try:
+        return array.cast(type_)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InexactAmountError(f"{what} does not fit {type_} exactly: {exc}") from exc
 
 
 def _from_units(units: int, scale: int) -> Decimal:

@@ -309,7 +309,8 @@ def test_a_duplicated_entry_or_account_fill_fails_the_duplicate_check(tmp_path: 
     same_day = invariants.no_duplicate_entries(conn, MONDAY, tuesday, ACCOUNT)
     assert not same_day.passed
     assert same_day.failing_dates == [MONDAY]
-    assert [(r["problem"], r["detail"], r["n"]) for r in same_day.rows] == [("duplicate key", "e1 fee edge_momentum", 2)]
+    problems = [(r["problem"], r["detail"], r["n"]) for r in same_day.rows]
+    assert problems == [("duplicate key", "e1 fee edge_momentum", 2)]
     conn.execute("DELETE FROM ledger.entries WHERE trade_id = 'e1' AND component = 'fee'")
     conn.execute(
         "INSERT INTO ledger.entries SELECT * FROM ledger.entries WHERE trade_id = 'e2' AND component = 'fee'"
@@ -348,7 +349,9 @@ def test_a_warehouse_whose_big_tables_still_have_their_old_primary_keys_loses_th
         "'USDT', -0.55, NULL, NULL, NULL, 'raw.bybit_executions', 'owner')",
         [MONDAY, f"{MONDAY} 01:00:00+00"],
     )
-    conn.execute("INSERT INTO ledger.account_fills VALUES ('x1', ?, 'main', 'BTCUSDT', 'o1', 0.01, 100000, 0)", [MONDAY])
+    conn.execute(
+        "INSERT INTO ledger.account_fills VALUES ('x1', ?, 'main', 'BTCUSDT', 'o1', 0.01, 100000, 0)", [MONDAY]
+    )
     before = [conn.execute(f"SELECT * FROM ledger.{t} ORDER BY ALL").fetchall() for t in ("entries", "account_fills")]
     ensure_ledger_schema(conn)
     assert conn.execute(OLD_KEYS_SQL).fetchall() == []
