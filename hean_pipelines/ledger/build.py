@@ -678,15 +678,22 @@ FROM _events WHERE kind = {FILL} AND sub = 0
 """
 
 # Split events (position events, funding): one row per holder, from the kernel's split rows (which
-# carry their event's columns).
-_SPLIT_ENTRIES_SQL = f"""
-INSERT INTO ledger.entries
+# carry their event's columns). They go into the same INSERT as the fills' rows: a second, small INSERT
+# into ledger.entries in the same transaction made DuckDB give up writing the table's new row groups
+# straight to the file and log every row of the backfill to the WAL at commit instead (bench/README.md).
+_SPLIT_REALIZED_SQL = f"""
+SELECT exec_id, 'realized_pnl', process_id, $day, exec_time, $account, category, symbol, '{REPORTING_CURRENCY}',
+       realized_pnl, qty, price, cash_flow, 'raw.bybit_executions', split_rule
+FROM _split WHERE kind <> {FUNDING}
+"""
+_SPLIT_REALIZED_GROUPED_SQL = f"""
 SELECT exec_id, 'realized_pnl', process_id, $day, any_value(exec_time), $account, any_value(category),
        any_value(symbol), '{REPORTING_CURRENCY}', sum(realized_pnl), sum(qty), any_value(price),
        sum(cash_flow), 'raw.bybit_executions', any_value(split_rule)
 FROM _split WHERE kind <> {FUNDING}
 GROUP BY exec_id, process_id
-UNION ALL
+"""
+_SPLIT_FEES_AND_FUNDING_SQL = f"""
 SELECT exec_id, 'fee', process_id, $day, exec_time, $account, category, symbol,
        '{REPORTING_CURRENCY}', fee, NULL, NULL, NULL, 'raw.bybit_executions', split_rule
 FROM _split WHERE kind <> {FUNDING} AND sub = 0
@@ -739,14 +746,16 @@ INSERT INTO ledger.quarantine
 SELECT 'raw.bybit_transactions', tx_key, $day, $account, quarantine_reason, type || ' ' || currency || ' ' || change
 FROM _tx_classified WHERE quarantine_reason IS NOT NULL ORDER BY tx_key;
 
-INSERT INTO ledger.entries
-SELECT tx_key, CASE mapped WHEN 'reward' THEN 'reward' ELSE 'fee' END, '{UNATTRIBUTED}', $day, transaction_time,
-       $account, category, symbol, currency, change, NULL, NULL, NULL, 'raw.bybit_transactions', 'unattributed'
-FROM _tx_classified WHERE quarantine_reason IS NULL AND mapped IN ('reward', 'cost') ORDER BY tx_key;
-
 INSERT INTO ledger.account_flows
 SELECT tx_key, $day, transaction_time, $account, mapped, type, currency, change
 FROM _tx_classified WHERE quarantine_reason IS NULL AND mapped IN ('capital_flow', 'bonus') ORDER BY tx_key;
+"""
+
+# The transaction log's rewards and costs: part of the day's one INSERT into ledger.entries (see above).
+_TX_ENTRIES_SQL = f"""
+SELECT tx_key, CASE mapped WHEN 'reward' THEN 'reward' ELSE 'fee' END, '{UNATTRIBUTED}', $day, transaction_time,
+       $account, category, symbol, currency, change, NULL, NULL, NULL, 'raw.bybit_transactions', 'unattributed'
+FROM _tx_classified WHERE quarantine_reason IS NULL AND mapped IN ('reward', 'cost')
 """
 
 # The cash balance just before the day: the last USDT row before it (the one no same-time row
@@ -849,17 +858,19 @@ def _write_positions(
 
 def _inserted(conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
     """Run an INSERT and return how many rows it wrote."""
-    row = conn.execute(sql, params).fetchone() if params else conn.execute(sql).fetchone()
-    return int(row[0]) if row else 0
+    rows = conn.execute(sql, params).fetchall() if params else conn.execute(sql).fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
-def _book_transactions(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> tuple[int, int, int]:
-    """Map the day's transaction-log rows: (rows, quarantined, entries written)."""
+def _book_transactions(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> tuple[int, int, bool]:
+    """Map the day's transaction-log rows: (rows, quarantined, whether ``_TX_ENTRIES_SQL`` has rows to read:
+    the caller books them with the day's other entries)."""
+    # fetchall, not fetchone: a result left unfinished would refuse the relation statements that follow.
     found = conn.execute(
         "SELECT count(*) FROM raw.bybit_transactions WHERE day = $day AND account = $account", params
-    ).fetchone()
-    if not found or not found[0]:
-        return 0, 0, 0
+    ).fetchall()
+    if not found or not found[0][0]:
+        return 0, 0, False
     rows = mapping_rows()
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _tx_types AS SELECT * FROM (VALUES "
@@ -873,11 +884,7 @@ def _book_transactions(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) 
             written = _inserted(conn, statement, {k: v for k, v in params.items() if f"${k}" in statement})
             target = statement.split()[2]
             counts[target] = counts.get(target, 0) + written
-    return (
-        counts.get("ledger.transaction_dispositions", 0),
-        counts.get("ledger.quarantine", 0),
-        counts.get("ledger.entries", 0),
-    )
+    return counts.get("ledger.transaction_dispositions", 0), counts.get("ledger.quarantine", 0), True
 
 
 def build_ledger_day(
@@ -930,17 +937,31 @@ def build_ledger_day(
         .append_column("cash_flow", fold.cash_flow)
         .append_column("account_realized", fold.account_realized)
     )
+    transactions, quarantined_transactions, has_transactions = _book_transactions(conn, params)
     has_sub_events = bool(events.num_rows) and bool(pc.max(events.column("sub")).as_py())
-    fill_entries = " UNION ALL ".join(
-        [_FILL_REALIZED_GROUPED_SQL if has_sub_events else _FILL_REALIZED_SQL, _FILL_FEES_SQL]
-    )
-    entries = _written(query_arrow(conn, events, "_events", f"INSERT INTO ledger.entries {fill_entries}", params))
+    entry_parts = [_FILL_REALIZED_GROUPED_SQL if has_sub_events else _FILL_REALIZED_SQL, _FILL_FEES_SQL]
+    if has_transactions:
+        entry_parts.append(_TX_ENTRIES_SQL)
+    split: pa.Table | None = None
     if fold.split.num_rows:
         taken = events.select(list(_SPLIT_EVENT_COLUMNS)).take(fold.split.column("i"))
         split = fold.split
         for name in _SPLIT_EVENT_COLUMNS:
             split = split.append_column(name, taken.column(name))
-        entries += _written(query_arrow(conn, split, "_split", _SPLIT_ENTRIES_SQL, params))
+        split_sub = bool(pc.max(split.column("sub")).as_py())
+        entry_parts += [_SPLIT_REALIZED_GROUPED_SQL if split_sub else _SPLIT_REALIZED_SQL, _SPLIT_FEES_AND_FUNDING_SQL]
+        # Registered for this one statement (a few rows: that DuckDB keeps it until the transaction ends
+        # costs nothing, unlike the day's events, which query_arrow scopes to the statement).
+        conn.register("_split", split)
+    try:
+        entries = _written(
+            query_arrow(
+                conn, events, "_events", "INSERT INTO ledger.entries " + " UNION ALL ".join(entry_parts), params
+            )
+        )
+    finally:
+        if split is not None:
+            conn.unregister("_split")
     query_arrow(conn, events, "_events", _ACCOUNT_FILLS_GROUPED_SQL if has_sub_events else _ACCOUNT_FILLS_SQL, params)
     if fold.unsplittable:
         at = pa.array([i for i, _ in fold.unsplittable], type=pa.int64())
@@ -961,8 +982,7 @@ def build_ledger_day(
         )
     positions = _write_positions(conn, day, account, fold.closing_rows, fold.account_closing_rows)
 
-    transactions, quarantined_transactions, transaction_entries = _book_transactions(conn, params)
-    entries += transaction_entries
+    # The transaction log was booked before the entries: its rewards and costs are in the day's one INSERT.
 
     opening_equity = None
     if is_first_day:

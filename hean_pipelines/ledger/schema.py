@@ -8,10 +8,10 @@ no PRIMARY KEY: their keys are unique, but that is enforced by the blocking asse
 ``no_duplicate_entries`` (``invariants.no_duplicate_entries``), not by an index. DuckDB keeps a PRIMARY KEY
 as an ART index, and inserting millions of keys into it inside one transaction (a backfill) cost most of
 the ledger's time and memory: a transaction-local copy of the index is built, then merged at commit
-(bench/README.md). Their execution ids are stored uncompressed: they are unique, so DuckDB's default
-string compression (dictionary + FSST) finds no dictionary and costs about 3x the write time of the
-column, for about half its size on disk (measured: 0.42 s against 0.12 s per 2M ids, 165 against 311
-blocks).
+(bench/README.md). Their execution ids (and account_fills' order ids) are stored uncompressed: they are
+(nearly) unique, so DuckDB's default string compression (dictionary + FSST) finds no dictionary and costs
+about 3x the write time of the column, for about half its size on disk (measured: 0.42 s against 0.12 s
+per 2M ids, 165 against 311 blocks).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS ledger.account_fills (
     date DATE NOT NULL,
     account VARCHAR NOT NULL,
     symbol VARCHAR NOT NULL,
-    order_id VARCHAR,
+    order_id VARCHAR USING COMPRESSION uncompressed, -- unique per order, like exec_id: see the module doc
     qty {QTY} NOT NULL,
     price {QTY} NOT NULL,
     realized_pnl {MONEY} NOT NULL       -- account-level average-cost realized, gross (for Bybit's closed PnL)
