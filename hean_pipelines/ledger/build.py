@@ -702,6 +702,14 @@ SELECT exec_id, 'funding', process_id, $day, exec_time, $account, category, symb
        '{REPORTING_CURRENCY}', funding, NULL, NULL, NULL, 'raw.bybit_executions', split_rule
 FROM _split WHERE kind = {FUNDING}
 """
+# The transaction log's rewards and costs: part of the day's one INSERT into ledger.entries (above), from
+# the ``_tx_classified`` that ``_TRANSACTIONS_SQL`` fills.
+_TX_ENTRIES_SQL = f"""
+SELECT tx_key, CASE mapped WHEN 'reward' THEN 'reward' ELSE 'fee' END, '{UNATTRIBUTED}', $day, transaction_time,
+       $account, category, symbol, currency, change, NULL, NULL, NULL, 'raw.bybit_transactions', 'unattributed'
+FROM _tx_classified WHERE quarantine_reason IS NULL AND mapped IN ('reward', 'cost')
+"""
+
 _SPLIT_EVENT_COLUMNS = ("exec_id", "exec_time", "category", "symbol", "split_rule", "kind", "sub")
 
 _ACCOUNT_FILLS_SQL = f"""
@@ -749,13 +757,6 @@ FROM _tx_classified WHERE quarantine_reason IS NOT NULL ORDER BY tx_key;
 INSERT INTO ledger.account_flows
 SELECT tx_key, $day, transaction_time, $account, mapped, type, currency, change
 FROM _tx_classified WHERE quarantine_reason IS NULL AND mapped IN ('capital_flow', 'bonus') ORDER BY tx_key;
-"""
-
-# The transaction log's rewards and costs: part of the day's one INSERT into ledger.entries (see above).
-_TX_ENTRIES_SQL = f"""
-SELECT tx_key, CASE mapped WHEN 'reward' THEN 'reward' ELSE 'fee' END, '{UNATTRIBUTED}', $day, transaction_time,
-       $account, category, symbol, currency, change, NULL, NULL, NULL, 'raw.bybit_transactions', 'unattributed'
-FROM _tx_classified WHERE quarantine_reason IS NULL AND mapped IN ('reward', 'cost')
 """
 
 # The cash balance just before the day: the last USDT row before it (the one no same-time row
