@@ -31,13 +31,17 @@ import pyarrow.compute as pc
 from hean_pipelines.accounting.average_cost import (
     FILL,
     FUNDING,
+    NO_POSITION_TO_SPLIT,
     POSITION_EVENT,
     Position,
+    ScaledGroupFold,
     UnrepresentableError,
+    _split_event,
     fold_group_scaled,
     fold_position_group,
     to_units,
 )
+from hean_pipelines.accounting.compiled import DONE, POSITION_EVENT_AT, fold_events
 from hean_pipelines.accounting.rounding import EXACT_CONTEXT
 from hean_pipelines.ledger.balances import balance_before
 from hean_pipelines.ledger.bootstrap import Bootstrap
@@ -48,7 +52,7 @@ from hean_pipelines.ledger.errors import (
     MissingMarkError,
 )
 from hean_pipelines.ledger.events import classify_executions, query_arrow
-from hean_pipelines.ledger.schema import ATTRIBUTION_DDL, LEDGER_DDL, ensure_ledger_schema
+from hean_pipelines.ledger.schema import ATTRIBUTION_DDL, LEDGER_DDL, OLD_KEYS_SQL, ensure_ledger_schema
 from hean_pipelines.ledger.transaction_types import REPORTING_CURRENCY, mapping_rows
 
 ACCOUNT_OWNER = "__account__"
@@ -116,13 +120,15 @@ _LEDGER_TABLES = tuple(
 
 
 def ensure_ledger_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    """``ensure_ledger_schema``, at the price of one catalog query when every table already exists."""
+    """``ensure_ledger_schema``, at the price of one catalog query when every table already exists (and
+    none still has a key the schema dropped)."""
     found = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary "
-        "AND schema_name || '.' || table_name IN (SELECT unnest($names))",
+        "SELECT (SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary "
+        "AND schema_name || '.' || table_name IN (SELECT unnest($names))), "
+        f"(SELECT count(*) FROM ({OLD_KEYS_SQL}))",
         {"names": list(_LEDGER_TABLES)},
     ).fetchone()
-    if not found or found[0] != len(_LEDGER_TABLES):
+    if not found or found[0] != len(_LEDGER_TABLES) or found[1]:
         ensure_ledger_schema(conn)
 
 
@@ -259,23 +265,40 @@ def _fold_day(
     opening: dict[GroupKey, dict[str, Position]],
     account_opening: dict[GroupKey, Position],
 ) -> _DayFold:
-    """Fold every position group of the day: over scaled integers when the day's amounts allow it (they
-    nearly always do), else with the Decimal kernel. Both give the same numbers."""
+    """Fold every position group of the day: with the compiled kernel over int64 when the day's amounts
+    allow it (they nearly always do); when a value might not fit 64 bits, with the same fold over Python's
+    unbounded ints; when the amounts need more decimal places than the scaled kernels hold, with the
+    Decimal kernel. All give the same numbers (the tests compare them)."""
     slices = _group_slices(events)
     keys = sorted(set(slices) | set(opening) | set(account_opening))
     try:
-        return _fold_day_scaled(events, slices, keys, opening, account_opening)
+        scales = _day_scales(events, opening, account_opening)
+        try:
+            return _fold_day_compiled(events, scales, slices, keys, opening, account_opening)
+        except _CompiledOverflowError:
+            return _fold_day_scaled(events, scales, slices, keys, opening, account_opening)
     except UnrepresentableError:
         return _fold_day_exact(events, slices, keys, opening, account_opening)
 
 
-def _fold_day_scaled(
-    events: pa.Table,
-    slices: dict[GroupKey, tuple[int, int]],
-    keys: list[GroupKey],
-    opening: dict[GroupKey, dict[str, Position]],
-    account_opening: dict[GroupKey, Position],
-) -> _DayFold:
+@dataclass(frozen=True)
+class _DayScales:
+    """The day's quantities and prices as int64 units of the smallest scales that hold them exactly."""
+
+    kinds: np.ndarray
+    qty_units: np.ndarray
+    price_units: np.ndarray
+    qty_scale: int
+    price_scale: int
+
+    @property
+    def money_scale(self) -> int:
+        return self.qty_scale + self.price_scale
+
+
+def _day_scales(
+    events: pa.Table, opening: dict[GroupKey, dict[str, Position]], account_opening: dict[GroupKey, Position]
+) -> _DayScales:
     qty_column, price_column = events.column("signed_qty"), events.column("price")
     qty_units, price_units = _unscaled(qty_column), _unscaled(price_column)
     if qty_units is None or price_units is None:
@@ -296,10 +319,28 @@ def _fold_day_scaled(
     money_scale = qty_scale + price_scale
     if qty_scale > qty_source_scale or price_scale > price_source_scale or money_scale > 18:
         raise UnrepresentableError("the day's amounts need more decimal places than the scaled kernel holds")
+    return _DayScales(
+        kinds=kinds_np,
+        qty_units=qty_units // 10 ** (qty_source_scale - qty_scale),
+        price_units=price_units // 10 ** (price_source_scale - price_scale),
+        qty_scale=qty_scale,
+        price_scale=price_scale,
+    )
 
+
+def _fold_day_scaled(
+    events: pa.Table,
+    scales: _DayScales,
+    slices: dict[GroupKey, tuple[int, int]],
+    keys: list[GroupKey],
+    opening: dict[GroupKey, dict[str, Position]],
+    account_opening: dict[GroupKey, Position],
+) -> _DayFold:
+    kinds_np = scales.kinds
+    qty_scale, price_scale, money_scale = scales.qty_scale, scales.price_scale, scales.money_scale
     kinds: list[int] = kinds_np.tolist()
-    qtys: list[int] = (qty_units // 10 ** (qty_source_scale - qty_scale)).tolist()
-    prices: list[int] = (price_units // 10 ** (price_source_scale - price_scale)).tolist()
+    qtys: list[int] = scales.qty_units.tolist()
+    prices: list[int] = scales.price_units.tolist()
     owner_codes = pc.dictionary_encode(events.column("owner").combine_chunks())
     owners: list[int] = owner_codes.indices.fill_null(-1).to_numpy(zero_copy_only=False).tolist()
     names: list[str] = owner_codes.dictionary.to_pylist()
@@ -367,6 +408,158 @@ def _fold_day_scaled(
         account_closing_rows=account_closing_rows,
         unsplittable=unsplittable,
     )
+
+
+class _CompiledOverflowError(Exception):
+    """A value of the compiled fold might not fit 64 bits: the day is folded over Python ints instead."""
+
+
+def _int64_array(values: Sequence[int]) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        raise _CompiledOverflowError from None
+
+
+def _units_numpy(units: np.ndarray, scale: int) -> pa.Array:
+    """decimal128(38, scale) from int64 integers of 10**-scale, exactly (sign-extended to 128 bits)."""
+    words = np.empty((len(units), 2), dtype=np.int64)
+    words[:, 0] = units
+    words[:, 1] = units >> 63
+    return pa.Array.from_buffers(pa.decimal128(38, scale), len(units), [None, pa.py_buffer(words)])
+
+
+def _fold_day_compiled(
+    events: pa.Table,
+    scales: _DayScales,
+    slices: dict[GroupKey, tuple[int, int]],
+    keys: list[GroupKey],
+    opening: dict[GroupKey, dict[str, Position]],
+    account_opening: dict[GroupKey, Position],
+) -> _DayFold:
+    """``_fold_day_scaled`` with the fold compiled (``accounting.compiled.fold_events``): the same numbers.
+
+    Position events stop the compiled fold and are split here by ``_split_event`` (the scaled kernel's own
+    code), then the fold resumes. Raises ``_CompiledOverflowError`` when any value might not fit an int64."""
+    qty_scale, price_scale, money_scale = scales.qty_scale, scales.price_scale, scales.money_scale
+    kinds = scales.kinds
+    n = events.num_rows
+    funding_units = _unscaled(events.column("funding_cash"))
+    if funding_units is None:
+        raise _CompiledOverflowError
+    funding_source_scale = events.column("funding_cash").type.scale
+    funding_scale = max(8, _decimals_used(funding_units, funding_source_scale))
+    fundings = funding_units // 10 ** (funding_source_scale - funding_scale)
+
+    # Slots: every process of the day (fill owners and opening positions), in process_id order.
+    owner_codes = pc.dictionary_encode(events.column("owner").combine_chunks())
+    day_names: list[str] = owner_codes.dictionary.to_pylist()
+    names = sorted(set(day_names).union(*(group.keys() for group in opening.values())))
+    slot_of = {name: j for j, name in enumerate(names)}
+    code_to_slot = np.array([slot_of[name] for name in day_names] + [-1], dtype=np.int64)
+    owners = code_to_slot[owner_codes.indices.fill_null(len(day_names)).to_numpy(zero_copy_only=False)]
+
+    realized = np.zeros(n, dtype=np.int64)
+    cash_flow = np.zeros(n, dtype=np.int64)
+    account_realized = np.zeros(n, dtype=np.int64)
+    n_funding = int((kinds == FUNDING).sum())
+    split_index = np.zeros(n_funding * len(names), dtype=np.int64)
+    split_slot = np.zeros(n_funding * len(names), dtype=np.int64)
+    split_funding = np.zeros(n_funding * len(names), dtype=np.int64)
+    counts = np.zeros(1, dtype=np.int64)
+    unsplittable_mask = np.zeros(n, dtype=np.bool_)
+    events_split = ScaledGroupFold()  # position events' rows, from the Decimal split code
+    closing_rows: list[tuple[Any, ...]] = []
+    account_closing_rows: list[tuple[Any, ...]] = []
+    qm = 10 ** (money_scale - 8)
+    for key in keys:
+        start, stop = slices.get(key, (0, 0))
+        group_opening = opening.get(key, {})
+        pos_q = _int64_array([to_units(group_opening[m].qty, qty_scale) if m in group_opening else 0 for m in names])
+        pos_b = _int64_array(
+            [to_units(group_opening[m].basis, money_scale) if m in group_opening else 0 for m in names]
+        )
+        if ((pos_q == 0) & (pos_b != 0)).any():
+            raise _CompiledOverflowError  # the scaled kernel names the inconsistent opening position
+        touched = np.array([m in group_opening for m in names], dtype=np.bool_)
+        acc = account_opening.get(key, Position())
+        account = _int64_array([to_units(acc.qty, qty_scale), to_units(acc.basis, money_scale)])
+        if not account[0] and account[1]:
+            raise _CompiledOverflowError
+        while True:
+            status, at = fold_events(
+                kinds, owners, scales.qty_units, scales.price_units, fundings, start, stop,
+                pos_q, pos_b, touched, account, qm, 10 ** (funding_scale - 8),
+                realized, cash_flow, account_realized, split_index, split_slot, split_funding, counts,
+                unsplittable_mask,
+            )  # fmt: skip
+            if status == DONE:
+                break
+            if status != POSITION_EVENT_AT:
+                raise _CompiledOverflowError
+            q_list, b_list = pos_q.tolist(), pos_b.tolist()
+            fee = events.column("fee_cash")[at].as_py()
+            _split_event(
+                events_split, at, int(scales.qty_units[at]), int(scales.price_units[at]), fee, names,
+                q_list, b_list, qty_scale, price_scale,
+            )  # fmt: skip
+            pos_q[:] = _int64_array(q_list)
+            pos_b[:] = _int64_array(b_list)
+            start = at + 1
+        for j in np.flatnonzero(touched).tolist():
+            qty, basis = _from_units(int(pos_q[j]), qty_scale), _from_units(int(pos_b[j]), money_scale)
+            closing_rows.append((key[0], key[1], names[j], qty, basis))
+        account_closing_rows.append(
+            (key[0], key[1], _from_units(int(account[0]), qty_scale), _from_units(int(account[1]), money_scale))
+        )
+
+    used = int(counts[0])
+    at_rows = split_index[:used]
+    zeros = np.zeros(used, dtype=np.int64)
+    funding_split = pa.table(
+        {
+            "i": pa.array(at_rows, type=pa.int64()),
+            "process_id": pa.array(names, type=pa.string()).take(pa.array(split_slot[:used])),
+            "qty": _units_numpy(zeros, QTY.scale),
+            "price": events.column("price").take(pa.array(at_rows)).cast(QTY),
+            "cash_flow": _units_numpy(zeros, MONEY.scale),
+            "realized_pnl": _units_numpy(zeros, MONEY.scale),
+            "fee": _units_numpy(zeros, MONEY.scale),
+            "funding": _cast_exact(_units_numpy(split_funding[:used], funding_scale), MONEY, "a funding amount"),
+        }
+    )
+    split = funding_split
+    if events_split.split_index:
+        position_split = _split_table(
+            events_split.split_index,
+            events_split.split_process_id,
+            events_split.split_qty,
+            events_split.split_price,
+            events_split.split_cash_flow,
+            events_split.split_realized_pnl,
+            events_split.split_fee,
+            events_split.split_funding,
+        )
+        split = pa.concat_tables([funding_split, position_split])
+    unsplittable = sorted(
+        [(i, NO_POSITION_TO_SPLIT) for i in np.flatnonzero(unsplittable_mask).tolist()] + events_split.unsplittable
+    )
+    return _DayFold(
+        realized=_units_numpy(realized, money_scale),
+        cash_flow=_units_numpy(cash_flow, money_scale),
+        account_realized=_units_numpy(account_realized, money_scale),
+        split=split,
+        closing_rows=closing_rows,
+        account_closing_rows=account_closing_rows,
+        unsplittable=unsplittable,
+    )
+
+
+def _cast_exact(array: pa.Array, type_: pa.DataType, what: str) -> pa.Array:
+    try:
+        return array.cast(type_)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InexactAmountError(f"{what} does not fit {type_} exactly: {exc}") from exc
 
 
 def _from_units(units: int, scale: int) -> Decimal:
@@ -460,6 +653,11 @@ def _fold_day_exact(
     )
 
 
+# The day's rows go in as the day's events come (Bybit's order per symbol; DuckDB keeps insertion order, so a
+# rebuild writes the same rows in the same order): no ORDER BY on these big inserts. Sorting every row by its
+# key bought nothing (readers filter by date, the key's uniqueness is the check's job, checksums ignore row
+# order) and cost a sort of 100 000 strings per day and table at 10M executions (bench/README.md).
+#
 # Fills: one realized_pnl row per (exec_id, owner) and one fee row per execution, straight from the
 # day's events and the kernel's columns. A spot fill whose fee is paid in the base coin has a second
 # event (sub = 1) for that coin: its rows are summed into the fill's realized_pnl row.
@@ -483,15 +681,22 @@ FROM _events WHERE kind = {FILL} AND sub = 0
 """
 
 # Split events (position events, funding): one row per holder, from the kernel's split rows (which
-# carry their event's columns).
-_SPLIT_ENTRIES_SQL = f"""
-INSERT INTO ledger.entries
+# carry their event's columns). They go into the same INSERT as the fills' rows: a second, small INSERT
+# into ledger.entries in the same transaction made DuckDB give up writing the table's new row groups
+# straight to the file and log every row of the backfill to the WAL at commit instead (bench/README.md).
+_SPLIT_REALIZED_SQL = f"""
+SELECT exec_id, 'realized_pnl', process_id, $day, exec_time, $account, category, symbol, '{REPORTING_CURRENCY}',
+       realized_pnl, qty, price, cash_flow, 'raw.bybit_executions', split_rule
+FROM _split WHERE kind <> {FUNDING}
+"""
+_SPLIT_REALIZED_GROUPED_SQL = f"""
 SELECT exec_id, 'realized_pnl', process_id, $day, any_value(exec_time), $account, any_value(category),
        any_value(symbol), '{REPORTING_CURRENCY}', sum(realized_pnl), sum(qty), any_value(price),
        sum(cash_flow), 'raw.bybit_executions', any_value(split_rule)
 FROM _split WHERE kind <> {FUNDING}
 GROUP BY exec_id, process_id
-UNION ALL
+"""
+_SPLIT_FEES_AND_FUNDING_SQL = f"""
 SELECT exec_id, 'fee', process_id, $day, exec_time, $account, category, symbol,
        '{REPORTING_CURRENCY}', fee, NULL, NULL, NULL, 'raw.bybit_executions', split_rule
 FROM _split WHERE kind <> {FUNDING} AND sub = 0
@@ -499,22 +704,28 @@ UNION ALL
 SELECT exec_id, 'funding', process_id, $day, exec_time, $account, category, symbol,
        '{REPORTING_CURRENCY}', funding, NULL, NULL, NULL, 'raw.bybit_executions', split_rule
 FROM _split WHERE kind = {FUNDING}
-ORDER BY 1, 2, 3
 """
+# The transaction log's rewards and costs: part of the day's one INSERT into ledger.entries (above), from
+# the ``_tx_classified`` that ``_TRANSACTIONS_SQL`` fills.
+_TX_ENTRIES_SQL = f"""
+SELECT tx_key, CASE mapped WHEN 'reward' THEN 'reward' ELSE 'fee' END, '{UNATTRIBUTED}', $day, transaction_time,
+       $account, category, symbol, currency, change, NULL, NULL, NULL, 'raw.bybit_transactions', 'unattributed'
+FROM _tx_classified WHERE quarantine_reason IS NULL AND mapped IN ('reward', 'cost')
+"""
+
 _SPLIT_EVENT_COLUMNS = ("exec_id", "exec_time", "category", "symbol", "split_rule", "kind", "sub")
 
 _ACCOUNT_FILLS_SQL = f"""
 INSERT INTO ledger.account_fills
 SELECT exec_id, $day, $account, symbol, order_id, signed_qty, price, CAST(account_realized AS DECIMAL(38,18))
 FROM _events WHERE kind <> {FUNDING}
-ORDER BY exec_id
 """
 _ACCOUNT_FILLS_GROUPED_SQL = f"""
 INSERT INTO ledger.account_fills
 SELECT exec_id, $day, $account, any_value(symbol), any_value(order_id), sum(signed_qty),
        any_value(price) FILTER (WHERE sub = 0), CAST(sum(account_realized) AS DECIMAL(38,18))
 FROM _events WHERE kind <> {FUNDING}
-GROUP BY exec_id ORDER BY exec_id
+GROUP BY exec_id
 """
 
 _TRANSACTIONS_SQL = f"""
@@ -545,11 +756,6 @@ FROM _tx_classified ORDER BY tx_key;
 INSERT INTO ledger.quarantine
 SELECT 'raw.bybit_transactions', tx_key, $day, $account, quarantine_reason, type || ' ' || currency || ' ' || change
 FROM _tx_classified WHERE quarantine_reason IS NOT NULL ORDER BY tx_key;
-
-INSERT INTO ledger.entries
-SELECT tx_key, CASE mapped WHEN 'reward' THEN 'reward' ELSE 'fee' END, '{UNATTRIBUTED}', $day, transaction_time,
-       $account, category, symbol, currency, change, NULL, NULL, NULL, 'raw.bybit_transactions', 'unattributed'
-FROM _tx_classified WHERE quarantine_reason IS NULL AND mapped IN ('reward', 'cost') ORDER BY tx_key;
 
 INSERT INTO ledger.account_flows
 SELECT tx_key, $day, transaction_time, $account, mapped, type, currency, change
@@ -629,17 +835,19 @@ def _write_positions(
 
 def _inserted(conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> int:
     """Run an INSERT and return how many rows it wrote."""
-    row = conn.execute(sql, params).fetchone() if params else conn.execute(sql).fetchone()
-    return int(row[0]) if row else 0
+    rows = conn.execute(sql, params).fetchall() if params else conn.execute(sql).fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
-def _book_transactions(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> tuple[int, int, int]:
-    """Map the day's transaction-log rows: (rows, quarantined, entries written)."""
+def _book_transactions(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> tuple[int, int, bool]:
+    """Map the day's transaction-log rows: (rows, quarantined, whether ``_TX_ENTRIES_SQL`` has rows to read:
+    the caller books them with the day's other entries)."""
+    # fetchall, not fetchone: a result left unfinished would refuse the relation statements that follow.
     found = conn.execute(
         "SELECT count(*) FROM raw.bybit_transactions WHERE day = $day AND account = $account", params
-    ).fetchone()
-    if not found or not found[0]:
-        return 0, 0, 0
+    ).fetchall()
+    if not found or not found[0][0]:
+        return 0, 0, False
     rows = mapping_rows()
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _tx_types AS SELECT * FROM (VALUES "
@@ -653,11 +861,7 @@ def _book_transactions(conn: duckdb.DuckDBPyConnection, params: dict[str, Any]) 
             written = _inserted(conn, statement, {k: v for k, v in params.items() if f"${k}" in statement})
             target = statement.split()[2]
             counts[target] = counts.get(target, 0) + written
-    return (
-        counts.get("ledger.transaction_dispositions", 0),
-        counts.get("ledger.quarantine", 0),
-        counts.get("ledger.entries", 0),
-    )
+    return counts.get("ledger.transaction_dispositions", 0), counts.get("ledger.quarantine", 0), True
 
 
 def _opening_cash(conn: duckdb.DuckDBPyConnection, day: date, account: str) -> Decimal:
@@ -772,19 +976,31 @@ def build_ledger_day(
         .append_column("cash_flow", fold.cash_flow)
         .append_column("account_realized", fold.account_realized)
     )
+    transactions, quarantined_transactions, has_transactions = _book_transactions(conn, params)
     has_sub_events = bool(events.num_rows) and bool(pc.max(events.column("sub")).as_py())
-    fill_entries = " UNION ALL ".join(
-        [_FILL_REALIZED_GROUPED_SQL if has_sub_events else _FILL_REALIZED_SQL, _FILL_FEES_SQL]
-    )
-    entries = _written(
-        query_arrow(conn, events, "_events", f"INSERT INTO ledger.entries {fill_entries} ORDER BY 1, 2, 3", params)
-    )
+    entry_parts = [_FILL_REALIZED_GROUPED_SQL if has_sub_events else _FILL_REALIZED_SQL, _FILL_FEES_SQL]
+    if has_transactions:
+        entry_parts.append(_TX_ENTRIES_SQL)
+    split: pa.Table | None = None
     if fold.split.num_rows:
         taken = events.select(list(_SPLIT_EVENT_COLUMNS)).take(fold.split.column("i"))
         split = fold.split
         for name in _SPLIT_EVENT_COLUMNS:
             split = split.append_column(name, taken.column(name))
-        entries += _written(query_arrow(conn, split, "_split", _SPLIT_ENTRIES_SQL, params))
+        split_sub = bool(pc.max(split.column("sub")).as_py())
+        entry_parts += [_SPLIT_REALIZED_GROUPED_SQL if split_sub else _SPLIT_REALIZED_SQL, _SPLIT_FEES_AND_FUNDING_SQL]
+        # Registered for this one statement (a few rows: that DuckDB keeps it until the transaction ends
+        # costs nothing, unlike the day's events, which query_arrow scopes to the statement).
+        conn.register("_split", split)
+    try:
+        entries = _written(
+            query_arrow(
+                conn, events, "_events", "INSERT INTO ledger.entries " + " UNION ALL ".join(entry_parts), params
+            )
+        )
+    finally:
+        if split is not None:
+            conn.unregister("_split")
     query_arrow(conn, events, "_events", _ACCOUNT_FILLS_GROUPED_SQL if has_sub_events else _ACCOUNT_FILLS_SQL, params)
     if fold.unsplittable:
         at = pa.array([i for i, _ in fold.unsplittable], type=pa.int64())
@@ -805,8 +1021,7 @@ def build_ledger_day(
         )
     positions = _write_positions(conn, day, account, fold.closing_rows, fold.account_closing_rows)
 
-    transactions, quarantined_transactions, transaction_entries = _book_transactions(conn, params)
-    entries += transaction_entries
+    # The transaction log was booked before the entries: its rewards and costs are in the day's one INSERT.
 
     opening_equity = None
     if is_first_day:

@@ -70,17 +70,34 @@ def _days(first_day: date, last_day: date) -> int:
 def no_duplicate_entries(
     conn: duckdb.DuckDBPyConnection, first_day: date, last_day: date, account: str
 ) -> CheckOutcome:
-    """No entry twice per (trade_id, component, process_id), and no fill booked twice under two ids
-    (same order, time, seq, side, qty and price: the same execution delivered twice)."""
+    """No entry twice per (trade_id, component, process_id), no account fill twice per exec_id, and no fill
+    booked twice under two ids (same order, time, seq, side, qty and price: the same execution delivered
+    twice).
+
+    This check is what keeps the two keys unique: ``ledger.entries`` and ``ledger.account_fills`` have no
+    PRIMARY KEY (an index made the ledger's writes several times slower, see ``ledger/schema.py``). A key
+    of the window counts twice whatever date its other row has, as a table-wide key would."""
     sql = """
-    SELECT date, 'duplicate key' AS problem, trade_id || ' ' || component || ' ' || process_id AS detail, count(*) AS n
-    FROM ledger.entries WHERE date BETWEEN $first AND $last AND account = $account
-    GROUP BY date, trade_id, component, process_id HAVING count(*) > 1
+    WITH window_entries AS (
+        SELECT DISTINCT trade_id FROM ledger.entries WHERE date BETWEEN $first AND $last AND account = $account
+    ),
+    window_fills AS (
+        SELECT DISTINCT exec_id FROM ledger.account_fills
+        WHERE date BETWEEN $first AND $last AND account = $account
+    )
+    SELECT max(date) FILTER (WHERE date BETWEEN $first AND $last AND account = $account) AS date,
+           'duplicate key' AS problem, trade_id || ' ' || component || ' ' || process_id AS detail, count(*) AS n
+    FROM ledger.entries WHERE trade_id IN (SELECT trade_id FROM window_entries)
+    GROUP BY trade_id, component, process_id HAVING count(*) > 1
+    UNION ALL
+    SELECT max(date) FILTER (WHERE date BETWEEN $first AND $last AND account = $account),
+           'duplicate account fill', exec_id, count(*)
+    FROM ledger.account_fills WHERE exec_id IN (SELECT exec_id FROM window_fills)
+    GROUP BY exec_id HAVING count(*) > 1
     UNION ALL
     SELECT e.day, 'same fill under several exec_ids', string_agg(e.exec_id, ', ' ORDER BY e.exec_id), count(*)
     FROM raw.bybit_executions e
-    JOIN (SELECT DISTINCT trade_id FROM ledger.entries
-          WHERE date BETWEEN $first AND $last AND account = $account) l ON l.trade_id = e.exec_id
+    JOIN window_entries l ON l.trade_id = e.exec_id
     WHERE e.exec_type = 'Trade'
     GROUP BY e.day, e.account, e.symbol, e.order_id, e.exec_time, e.seq, e.side, e.exec_qty, e.exec_price
     HAVING count(*) > 1

@@ -282,3 +282,78 @@ def test_an_open_position_without_a_closing_mark_is_a_named_error(tmp_path: Path
         build(conn, MONDAY, MONDAY)
     # The failed day rolled back whole: not even the ledger schema was left behind.
     assert conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ledger'").fetchone()[0] == 0  # type: ignore[index]
+
+
+def test_a_duplicated_entry_or_account_fill_fails_the_duplicate_check(tmp_path: Path) -> None:
+    """No index keeps ledger.entries and ledger.account_fills unique: the blocking check must catch a second
+    row with the same key, within a day, across two days, and in either table."""
+    conn = new_db(tmp_path)
+    load(
+        conn,
+        [
+            execution("e1", day=MONDAY, hour=1, side="Buy", qty="0.01", price="100000", link_id="edge-1"),
+            execution("e2", day=MONDAY + timedelta(days=1), hour=1, side="Sell", qty="0.01", price="100100"),
+        ],
+    )
+    marks(conn, MONDAY, "BTCUSDT", "100000")
+    marks(conn, MONDAY + timedelta(days=1), "BTCUSDT", "100100")
+    build(conn, MONDAY, MONDAY + timedelta(days=1))
+    tuesday = MONDAY + timedelta(days=1)
+    assert invariants.no_duplicate_entries(conn, MONDAY, tuesday, ACCOUNT).passed
+    assert conn.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE schema_name = 'ledger' "
+        "AND table_name IN ('entries', 'account_fills') AND constraint_type = 'PRIMARY KEY'"
+    ).fetchone() == (0,)
+
+    conn.execute("INSERT INTO ledger.entries SELECT * FROM ledger.entries WHERE trade_id = 'e1' AND component = 'fee'")
+    same_day = invariants.no_duplicate_entries(conn, MONDAY, tuesday, ACCOUNT)
+    assert not same_day.passed
+    assert same_day.failing_dates == [MONDAY]
+    problems = [(r["problem"], r["detail"], r["n"]) for r in same_day.rows]
+    assert problems == [("duplicate key", "e1 fee edge_momentum", 2)]
+    conn.execute("DELETE FROM ledger.entries WHERE trade_id = 'e1' AND component = 'fee'")
+    conn.execute(
+        "INSERT INTO ledger.entries SELECT * FROM ledger.entries WHERE trade_id = 'e2' AND component = 'fee'"
+    )  # ... the second copy of e2's fee entry on Monday: only Monday's window sees the key twice
+    conn.execute(
+        "UPDATE ledger.entries SET date = ? WHERE trade_id = 'e2' AND component = 'fee' AND rowid = "
+        "(SELECT max(rowid) FROM ledger.entries WHERE trade_id = 'e2' AND component = 'fee')",
+        [MONDAY],
+    )
+    across_days = invariants.no_duplicate_entries(conn, MONDAY, MONDAY, ACCOUNT)
+    assert not across_days.passed and across_days.failing_dates == [MONDAY]
+    assert across_days.rows[0]["detail"] == "e2 fee unattributed"
+    assert not invariants.no_duplicate_entries(conn, tuesday, tuesday, ACCOUNT).passed
+    conn.execute("DELETE FROM ledger.entries WHERE trade_id = 'e2' AND component = 'fee' AND date = ?", [MONDAY])
+    assert invariants.no_duplicate_entries(conn, MONDAY, tuesday, ACCOUNT).passed
+
+    conn.execute("INSERT INTO ledger.account_fills SELECT * FROM ledger.account_fills WHERE exec_id = 'e2'")
+    fills = invariants.no_duplicate_entries(conn, MONDAY, tuesday, ACCOUNT)
+    assert not fills.passed and fills.failing_dates == [tuesday]
+    assert [(r["problem"], r["detail"]) for r in fills.rows] == [("duplicate account fill", "e2")]
+
+
+def test_a_warehouse_whose_big_tables_still_have_their_old_primary_keys_loses_them_rows_intact(
+    tmp_path: Path,
+) -> None:
+    from hean_pipelines.ledger.schema import LEDGER_DDL, OLD_KEYS_SQL, ensure_ledger_schema
+
+    conn = new_db(tmp_path)
+    old_ddl = LEDGER_DDL.replace(
+        "split_rule VARCHAR NOT NULL ", "split_rule VARCHAR NOT NULL, PRIMARY KEY (trade_id, component, process_id) "
+    ).replace("exec_id VARCHAR USING COMPRESSION uncompressed NOT NULL,", "exec_id VARCHAR PRIMARY KEY,")
+    conn.execute(old_ddl)
+    assert [r[0] for r in conn.execute(OLD_KEYS_SQL).fetchall()] == ["account_fills", "entries"]
+    conn.execute(
+        "INSERT INTO ledger.entries VALUES ('x1', 'fee', 'edge_momentum', ?, ?, 'main', 'linear', 'BTCUSDT', "
+        "'USDT', -0.55, NULL, NULL, NULL, 'raw.bybit_executions', 'owner')",
+        [MONDAY, f"{MONDAY} 01:00:00+00"],
+    )
+    conn.execute(
+        "INSERT INTO ledger.account_fills VALUES ('x1', ?, 'main', 'BTCUSDT', 'o1', 0.01, 100000, 0)", [MONDAY]
+    )
+    before = [conn.execute(f"SELECT * FROM ledger.{t} ORDER BY ALL").fetchall() for t in ("entries", "account_fills")]
+    ensure_ledger_schema(conn)
+    assert conn.execute(OLD_KEYS_SQL).fetchall() == []
+    after = [conn.execute(f"SELECT * FROM ledger.{t} ORDER BY ALL").fetchall() for t in ("entries", "account_fills")]
+    assert after == before and len(after[0]) == len(after[1]) == 1
