@@ -21,7 +21,11 @@ QUARANTINE_EMPTY = "quarantine_empty"
 no_duplicate_entries = window_check(
     asset="ledger_entries",
     name=NO_DUPLICATE_ENTRIES,
-    description="No entry twice per (trade_id, component, process_id); no fill booked twice under two exec ids.",
+    description=(
+        "No entry twice per (trade_id, component, process_id) and no account fill twice per exec_id (the keys "
+        "of ledger.entries and ledger.account_fills: no index holds them, this check does); no fill booked "
+        "twice under two exec ids."
+    ),
     invariant=invariants.no_duplicate_entries,
 )
 
