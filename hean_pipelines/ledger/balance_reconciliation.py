@@ -16,7 +16,7 @@ bonus and borrowing show in ``cashBalance`` is not confirmed (the sandbox reconc
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -93,7 +93,8 @@ def balances_match_bybit(
     span = {"account": account, "start": day_start(first_day), "end": day_start(last_day + timedelta(days=1))}
     for as_of, coin, wallet in conn.execute(_SNAPSHOTS_SQL, span).fetchall():
         logged = balance_before(conn, account, coin, as_of + timedelta(microseconds=1))
-        compared.append(_row(as_of.date(), as_of, coin, logged, wallet, "wallet snapshot vs transaction log"))
+        day = as_of.astimezone(UTC).date()
+        compared.append(_row(day, as_of, coin, logged, wallet, "wallet snapshot vs transaction log"))
     for day, as_of, coin, opening, from_wallet in conn.execute(_OPENINGS_SQL, window).fetchall():
         compared.append(_row(day, as_of, coin, opening, from_wallet, "opening cash vs wallet snapshot rolled back"))
     differing = [row for row in compared if row[5] != 0]

@@ -72,12 +72,14 @@ class Bootstrap:
 
     @property
     def fills(self) -> int:
-        return sum(p.fills for p in self.positions)
+        """Linear fills rolled back (a spot row counts transaction-log rows, not fills)."""
+        return sum(p.fills for p in self.positions if p.category == "linear")
 
     def provenance(self) -> str:
         held = ", ".join(f"{p.category}:{p.symbol} {p.qty}" for p in self.positions if p.qty) or "none"
+        # DuckDB hands TIMESTAMPTZ back in the session's time zone: say it in UTC.
         return (
-            f"bybit snapshot {self.as_of:%Y-%m-%dT%H:%M:%S.%f}"[:-3]
+            f"bybit snapshot {self.as_of.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}"[:-3]
             + f"Z rolled back to {self.day} 00:00 UTC over {self.fills} fills; open: {held} (held by unattributed)"
         )
 

@@ -288,3 +288,15 @@ def test_a_snapshot_from_before_the_first_day_is_not_used(ledgers: tuple[Path, P
     conn = _copy(ledgers[1], tmp_path)
     # Rolling forward is not implemented: only snapshots taken at or after the day's start count.
     assert opening_state(conn, "recorded", date(2026, 1, 9), ACCOUNT)[1] is None
+
+
+def test_provenance_names_the_snapshot_in_utc_whatever_the_session_time_zone(
+    ledgers: tuple[Path, Path], tmp_path: Path
+) -> None:
+    conn = _copy(ledgers[1], tmp_path)
+    conn.execute("SET TimeZone = 'America/New_York'")
+    source, bootstrap = opening_state(conn, "live", WEDNESDAY, ACCOUNT)
+    assert bootstrap is not None
+    assert source.startswith("bybit snapshot 2026-01-08T10:00:00.000Z rolled back to 2026-01-07 00:00 UTC over ")
+    outcome = balances_match_bybit(conn, WEDNESDAY, WEDNESDAY + timedelta(days=1), ACCOUNT)
+    assert outcome.passed and "of 4 compared" in outcome.summary
