@@ -14,10 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hean_pipelines.attribution.daily import ProcessCapital, build_portfolio_attribution, build_process_attribution
-from hean_pipelines.bybit.client import BybitClient
-from hean_pipelines.bybit.sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxConfig, SandboxServer
 from hean_pipelines.bybit.sandbox.simulator import SandboxAccount
-from hean_pipelines.ingestion import FetchWindow, fetch_raw_window, store_raw_batch
 from hean_pipelines.ledger.build import build_ledger_day
 from hean_pipelines.registry.catalog import load_catalog
 from hean_pipelines.registry.store import link_prefixes_as_of, registry_as_of, sync_catalog
@@ -26,6 +23,7 @@ from hean_pipelines.warehouse.checksum import table_checksum
 from hean_pipelines.warehouse.connection import connect, transaction, writer
 from hean_pipelines.warehouse.raw_load import RawKind, upsert_raw
 from hean_pipelines.warehouse.raw_schema import ensure_raw_schema
+from hean_pipelines_tests.sandbox_raw import fetch_sandbox_raw
 
 ACCOUNT = "main"
 FIRST = date(2026, 1, 5)  # a Monday: the sandbox is flat
@@ -66,19 +64,7 @@ def _checksums(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def raw_30_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """30 sandbox days fetched over loopback HTTP into a DuckDB file, with the registry synced."""
-    path = tmp_path_factory.mktemp("raw") / "raw.duckdb"
-    server = SandboxServer(SandboxAccount(), SandboxConfig(port=0, rate_limit_per_second=0))
-    url = server.start()
-    try:
-        with BybitClient(url, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET) as client:
-            batch = fetch_raw_window(client, FetchWindow(FIRST, FIRST + timedelta(days=29)))
-    finally:
-        server.stop()
-    with writer(path) as conn:
-        store_raw_batch(conn, batch, account=ACCOUNT)
-        with transaction(conn):
-            sync_catalog(conn, load_catalog())
-    return path
+    return fetch_sandbox_raw(tmp_path_factory.mktemp("raw") / "raw.duckdb", FIRST, FIRST + timedelta(days=29))
 
 
 @pytest.mark.idempotency

@@ -19,19 +19,15 @@ import duckdb
 import pytest
 
 from hean_pipelines.attribution.daily import ProcessCapital, build_portfolio_attribution, build_process_attribution
-from hean_pipelines.bybit.client import BybitClient
-from hean_pipelines.bybit.sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxConfig, SandboxServer
-from hean_pipelines.bybit.sandbox.simulator import SandboxAccount
-from hean_pipelines.ingestion import FetchWindow, fetch_raw_window, store_raw_batch
 from hean_pipelines.ledger.balance_reconciliation import balances_match_bybit
 from hean_pipelines.ledger.bootstrap import BootstrapError
 from hean_pipelines.ledger.build import build_ledger_day
 from hean_pipelines.ledger.window import opening_state
-from hean_pipelines.registry.catalog import load_catalog
-from hean_pipelines.registry.store import link_prefixes_as_of, registry_as_of, sync_catalog
+from hean_pipelines.registry.store import link_prefixes_as_of, registry_as_of
 from hean_pipelines.settings import DEFAULT_HURDLE_RATE
 from hean_pipelines.warehouse.checksum import table_checksum
 from hean_pipelines.warehouse.connection import connect, transaction, writer
+from hean_pipelines_tests.sandbox_raw import fetch_sandbox_raw
 
 ACCOUNT = "main"
 MONDAY, TUESDAY, WEDNESDAY = date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 7)
@@ -53,18 +49,7 @@ def raw_with_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Sunday..Wednesday fetched as live ingestion does, the snapshot taken at Thursday 10:00 (frozen clock)."""
     path = tmp_path_factory.mktemp("bootstrap") / "raw.duckdb"
     clock = int(SNAPSHOT_AT.timestamp() * 1000)
-    server = SandboxServer(SandboxAccount(), SandboxConfig(port=0, rate_limit_per_second=0, now_ms=lambda: clock))
-    url = server.start()
-    try:
-        with BybitClient(url, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET) as client:
-            batch = fetch_raw_window(client, FetchWindow(MONDAY - timedelta(days=1), WEDNESDAY), snapshot=True)
-    finally:
-        server.stop()
-    with writer(path) as conn:
-        store_raw_batch(conn, batch, account=ACCOUNT)
-        with transaction(conn):
-            sync_catalog(conn, load_catalog())
-    return path
+    return fetch_sandbox_raw(path, MONDAY - timedelta(days=1), WEDNESDAY, clock_ms=clock, snapshot=True)
 
 
 def _build(conn: duckdb.DuckDBPyConnection, day: date, first: date, source: str) -> None:

@@ -10,13 +10,8 @@ import duckdb
 import pytest
 
 from hean_pipelines.attribution.daily import ProcessCapital, build_portfolio_attribution, build_process_attribution
-from hean_pipelines.bybit.client import BybitClient
-from hean_pipelines.bybit.sandbox.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxConfig, SandboxServer
-from hean_pipelines.bybit.sandbox.simulator import SandboxAccount
-from hean_pipelines.ingestion import FetchWindow, fetch_raw_window, store_raw_batch
 from hean_pipelines.ledger.build import build_ledger_day
-from hean_pipelines.registry.catalog import load_catalog
-from hean_pipelines.registry.store import link_prefixes_as_of, registry_as_of, sync_catalog
+from hean_pipelines.registry.store import link_prefixes_as_of, registry_as_of
 from hean_pipelines.selection.config import SelectorConfig
 from hean_pipelines.selection.evaluate import Evaluation, render, to_markdown, walk_forward
 from hean_pipelines.selection.runs import build_process_runs
@@ -24,6 +19,7 @@ from hean_pipelines.selection.scoring import score_as_of, write_scores
 from hean_pipelines.settings import DEFAULT_HURDLE_RATE
 from hean_pipelines.warehouse.checksum import table_checksum
 from hean_pipelines.warehouse.connection import connect, transaction, writer
+from hean_pipelines_tests.sandbox_raw import fetch_sandbox_raw
 from hean_pipelines_tests.selection.test_scoring import gaussian, insert_runs, make_runs
 
 CONFIG = SelectorConfig()
@@ -122,20 +118,10 @@ def _build_day(conn: duckdb.DuckDBPyConnection, day: date) -> None:
 def sandbox_90_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """90 sandbox days fetched over loopback HTTP, then ledger, attribution, runs and scores day by day."""
     path = tmp_path_factory.mktemp("selector") / "hean.duckdb"
-    server = SandboxServer(SandboxAccount(), SandboxConfig(port=0, rate_limit_per_second=0))
-    url = server.start()
-    try:
-        with BybitClient(url, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET) as client:
-            batch = fetch_raw_window(client, FetchWindow(START, START + timedelta(days=N_DAYS - 1)))
-    finally:
-        server.stop()
-    with writer(path) as conn:
-        store_raw_batch(conn, batch, account=ACCOUNT)
-        with transaction(conn):
-            sync_catalog(conn, load_catalog())
-        with transaction(conn):
-            for offset in range(N_DAYS):
-                _build_day(conn, START + timedelta(days=offset))
+    fetch_sandbox_raw(path, START, START + timedelta(days=N_DAYS - 1))
+    with writer(path) as conn, transaction(conn):
+        for offset in range(N_DAYS):
+            _build_day(conn, START + timedelta(days=offset))
     return path
 
 
