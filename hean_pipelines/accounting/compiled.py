@@ -70,6 +70,35 @@ def _round_ratio(m: int, a: int, d: int) -> tuple[int, bool]:
     return w, True
 
 
+@numba.njit(cache=True, inline="always")
+def _fill(q: int, b: int, f: int, p: int, value: int, qm: int) -> tuple[bool, int, int, int]:
+    """One fill of ``f`` at ``p`` (``value = f * p``) on ``(q, b)``: ``(ok, q, b, realized)``; ``ok`` is False
+    when a result might not fit 64 bits (nothing is changed then: the caller stops the fold)."""
+    if q == 0 or (f < 0) == (q < 0):
+        if not (_small(q) and _small(f) and _small(b) and _small(value)):
+            return False, q, b, 0
+        return True, q + f, b + value, 0
+    af = -f if f < 0 else f
+    aq = -q if q < 0 else q
+    if af < aq:  # a partial close: the basis removed is rounded half-up (see average_cost)
+        if not _mul_ok(aq, qm):
+            return False, q, b, 0
+        whole, ok = _round_ratio(-b if b < 0 else b, af, aq * qm)
+        if not ok or not _mul_ok(whole, qm):
+            return False, q, b, 0
+        removed = whole * qm if b >= 0 else -whole * qm
+        if not (_small(value) and _small(removed) and _small(b)):
+            return False, q, b, 0
+        return True, q + f, b - removed, -value - removed
+    # Closes all (and flips when the fill is larger): the rest opens at p.
+    if not (_mul_ok(q, p) and _small(b) and _small(q) and _small(f)):
+        return False, q, b, 0
+    rest = q + f
+    if not _mul_ok(rest, p):
+        return False, q, b, 0
+    return True, rest, rest * p, q * p - b
+
+
 @numba.njit(cache=True)
 def fold_events(
     kinds: np.ndarray,
@@ -182,37 +211,9 @@ def fold_events(
                 return OVERFLOW, i
             value = f * p
             cash_flow[i] = -value
-            q = pos_q[o]
-            b = pos_b[o]
-            if q == 0 or (f < 0) == (q < 0):
-                if not (_small(q) and _small(f) and _small(b) and _small(value)):
-                    return OVERFLOW, i
-                pos_q[o] = q + f
-                pos_b[o] = b + value
-            else:
-                af = -f if f < 0 else f
-                aq = -q if q < 0 else q
-                if af < aq:
-                    if not _mul_ok(aq, qm):
-                        return OVERFLOW, i
-                    whole, ok = _round_ratio(-b if b < 0 else b, af, aq * qm)
-                    if not ok or not _mul_ok(whole, qm):
-                        return OVERFLOW, i
-                    removed = whole * qm if b >= 0 else -whole * qm
-                    if not (_small(value) and _small(removed) and _small(b)):
-                        return OVERFLOW, i
-                    realized[i] = -value - removed
-                    pos_q[o] = q + f
-                    pos_b[o] = b - removed
-                else:
-                    if not (_mul_ok(q, p) and _small(b) and _small(q) and _small(f)):
-                        return OVERFLOW, i
-                    realized[i] = q * p - b
-                    q += f
-                    if not _mul_ok(q, p):
-                        return OVERFLOW, i
-                    pos_q[o] = q
-                    pos_b[o] = q * p
+            ok, pos_q[o], pos_b[o], realized[i] = _fill(pos_q[o], pos_b[o], f, p, value, qm)
+            if not ok:
+                return OVERFLOW, i
         elif kind == POSITION_EVENT:
             if f != 0 and not _mul_ok(f, p):
                 return OVERFLOW, i
@@ -221,34 +222,9 @@ def fold_events(
             return OVERFLOW, i  # an unknown kind: the exact kernel raises the error that names it
         # The account's own position (Bybit's view): every trade is its own fill.
         if f != 0:
-            if acc_q == 0 or (f < 0) == (acc_q < 0):
-                if not (_small(acc_q) and _small(f) and _small(acc_b) and _small(value)):
-                    return OVERFLOW, i
-                acc_q += f
-                acc_b += value
-            else:
-                af = -f if f < 0 else f
-                aq = -acc_q if acc_q < 0 else acc_q
-                if af < aq:
-                    if not _mul_ok(aq, qm):
-                        return OVERFLOW, i
-                    whole, ok = _round_ratio(-acc_b if acc_b < 0 else acc_b, af, aq * qm)
-                    if not ok or not _mul_ok(whole, qm):
-                        return OVERFLOW, i
-                    removed = whole * qm if acc_b >= 0 else -whole * qm
-                    if not (_small(value) and _small(removed) and _small(acc_b)):
-                        return OVERFLOW, i
-                    account_realized[i] = -value - removed
-                    acc_q += f
-                    acc_b -= removed
-                else:
-                    if not (_mul_ok(acc_q, p) and _small(acc_b) and _small(acc_q) and _small(f)):
-                        return OVERFLOW, i
-                    account_realized[i] = acc_q * p - acc_b
-                    acc_q += f
-                    if not _mul_ok(acc_q, p):
-                        return OVERFLOW, i
-                    acc_b = acc_q * p
+            ok, acc_q, acc_b, account_realized[i] = _fill(acc_q, acc_b, f, p, value, qm)
+            if not ok:
+                return OVERFLOW, i
             account[0] = acc_q
             account[1] = acc_b
         if kind == POSITION_EVENT:
